@@ -1,0 +1,1 @@
+"""Audio input: sources, ring buffers, resampling and channel mixing."""
