@@ -1,0 +1,102 @@
+"""SEW's encoder: a post-LayerNorm transformer (wav2vec 2.0 style) inside the squeeze."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .activations import Activation
+from .config import SEWConfig
+from .squeeze import SqueezedEncoder
+
+
+def key_padding_bias(key_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """(B, T) valid-key mask -> additive (B, 1, 1, T) bias; padded keys get the dtype's minimum."""
+    if key_mask is None:
+        return None
+    bias = torch.zeros(key_mask.shape, dtype=dtype, device=key_mask.device)
+    return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: SEWConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dropout = config.attention_dropout
+        h = config.hidden_size
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(h, h) for _ in range(4))
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        b, t, _ = x.shape
+        q, k, v = (proj(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+                   for proj in (self.q_proj, self.k_proj, self.v_proj))
+        dropout = self.dropout if self.training else 0.0
+        weights = None
+        if output_attentions:  # the fused kernel cannot return the probabilities
+            scores = (q @ k.transpose(-1, -2)) * self.head_dim ** -0.5
+            if bias is not None:
+                scores = scores + bias
+            weights = scores.softmax(dim=-1)
+            out = F.dropout(weights, dropout, self.training) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1)), weights
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: SEWConfig) -> None:
+        super().__init__()
+        self.intermediate_dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = Activation(config.hidden_act)
+        self.intermediate_dropout = nn.Dropout(config.activation_dropout)
+        self.output_dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.output_dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.intermediate_dropout(self.intermediate_act_fn(self.intermediate_dense(x)))
+        return self.output_dropout(self.output_dense(x))
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN block: x = LN(x + attn(x)); x = LN(x + ffn(x))."""
+
+    def __init__(self, config: SEWConfig) -> None:
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = FeedForward(config)
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, weights = self.attention(x, bias, output_attentions)
+        x = self.layer_norm(x + self.dropout(attended))
+        return self.final_layer_norm(x + self.feed_forward(x)), weights
+
+
+class SEWEncoder(SqueezedEncoder):
+    def __init__(self, config: SEWConfig) -> None:
+        super().__init__(config)
+        self.layerdrop = config.layerdrop
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+
+    def transform(self, x, key_mask, output_hidden_states, output_attentions):
+        x = self.dropout(self.layer_norm(x))
+        bias = key_padding_bias(key_mask, x.dtype)
+        hidden_states = [x] if output_hidden_states else None
+        attentions = [] if output_attentions else None
+        for layer in self.layers:
+            if self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop:
+                continue  # LayerDrop (Fan et al. 2019): skip whole layers while training
+            x, weights = layer(x, bias, output_attentions)
+            if hidden_states is not None:
+                hidden_states.append(x)
+            if attentions is not None:
+                attentions.append(weights)
+        return x, hidden_states, attentions

@@ -1,0 +1,79 @@
+"""Behaviour of our model code beyond parity: input checks, training-time features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sewstream.model import SEWConfig, SEWDConfig, build_model
+from sewstream.model.specaugment import span_mask
+
+from .helpers import tiny
+
+
+@pytest.fixture(params=["sew", "sew-d"])
+def model(request):
+    cls = SEWConfig if request.param == "sew" else SEWDConfig
+    return build_model(cls(**tiny(request.param)), "SEWForCTC").eval()
+
+
+@pytest.mark.parametrize("bad,pattern", [
+    (torch.zeros(1, 0), "shorter than one frame"),
+    (torch.zeros(1, 39), r"39 samples is shorter than one frame \(40 samples, 2.5 ms at 16 kHz\)"),
+    (torch.full((1, 4000), float("nan")), "NaN or Inf"),
+    (torch.zeros(4000), r"must be \(batch, samples\); got shape \(4000,\)"),
+    (torch.zeros(1, 1, 4000), r"got shape \(1, 1, 4000\)"),
+    (torch.zeros(1, 4000, dtype=torch.int16), "floating point"),
+])
+def test_bad_input_is_named(model, bad, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        model(bad)
+
+
+def test_label_out_of_vocab(model):
+    with pytest.raises(ValueError, match="label ids must be < vocab_size=12"):
+        model(torch.randn(1, 4000), labels=torch.tensor([[3, 12]]))
+
+
+def test_training_mode_is_stochastic_and_eval_is_not(model):
+    config = model.config.replace(hidden_dropout=0.2, mask_time_prob=0.5, mask_time_length=2)
+    m = build_model(config, "SEWForCTC")
+    x = torch.randn(2, 6000)
+    m.train()
+    a, b = m(x).logits, m(x).logits
+    assert (a - b).abs().max() > 1e-4
+    m.eval()
+    with torch.no_grad():
+        assert torch.equal(m(x).logits, m(x).logits)
+
+
+def test_ctc_loss_backward_reaches_every_parameter(model):
+    model.train()
+    out = model(torch.randn(2, 6000), labels=torch.tensor([[5, 6, 7], [8, 9, -100]]))
+    out.loss.backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None and "masked_spec_embed" not in n]
+    assert not no_grad
+
+
+def test_layerdrop_one_skips_every_layer():
+    m = build_model(SEWConfig(**tiny("sew", layerdrop=1.0)), "SEWForCTC").train()
+    out = m(torch.randn(1, 4000), output_hidden_states=True)
+    assert len(out.hidden_states) == 1  # only the encoder input remains
+    m.eval()
+    assert len(m(torch.randn(1, 4000), output_hidden_states=True).hidden_states) == 3
+
+
+def test_span_mask_properties():
+    rng = np.random.default_rng(0)
+    mask = span_mask(4, 200, 0.3, 10, min_masks=2, valid_lengths=[200, 200, 100, 15], rng=rng)
+    assert mask.shape == (4, 200)
+    assert not mask[2, 100:].any() and not mask[3, 15:].any()  # never in padding
+    assert 0 < mask[0].mean() <= 0.3 + 1e-9
+    runs = np.diff(np.concatenate([[0], mask[0].astype(int), [0]]))
+    assert all(n % 10 == 0 or n > 10 for n in np.flatnonzero(runs == -1) - np.flatnonzero(runs == 1))
+    assert 10 < mask[3].sum() <= 15  # min_masks=2 spans, overlapping inside the 15 valid frames
+    again = span_mask(4, 200, 0.3, 10, min_masks=2, valid_lengths=[200, 200, 100, 15], rng=np.random.default_rng(0))
+    assert np.array_equal(mask, again)
+    with pytest.raises(ValueError, match="longer than the sequence"):
+        span_mask(1, 5, 0.5, 10)
