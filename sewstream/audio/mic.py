@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from sewstream.audio.base import TARGET_RATE, AudioSource
-from sewstream.audio.devices import MicrophoneError, _import_sounddevice, resolve_input_device
+from sewstream.audio import devices as _devices
+from sewstream.audio.devices import MicrophoneError, resolve_input_device
 from sewstream.audio.resample import to_mono
 from sewstream.audio.ring import OverflowPolicy, RingBuffer
 from sewstream.audio.stream_resampler import StreamResampler
@@ -255,7 +256,7 @@ class MicrophoneSource(AudioSource):
         self._stream: Any = None
 
     def _start(self) -> None:
-        sd = _import_sounddevice()
+        sd = _devices._import_sounddevice()  # looked up at call time (tests swap it)
         try:
             self._stream = sd.InputStream(
                 device=self.device["index"],

@@ -185,8 +185,11 @@ def test_file_source_realtime_drops_like_a_live_source(tmp_path: Path) -> None:
 def test_file_source_stop_unblocks_full_ring() -> None:
     ring = RingBuffer(1600)
     src = FileSource(JFK, ring=ring).start()
-    time.sleep(0.05)
-    assert ring.available == 1600  # blocked on a full ring
+    deadline = time.monotonic() + 5
+    while ring.available < 1600 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.02)
+    assert ring.available == 1600 and src.running  # blocked on a full ring
     t0 = time.monotonic()
     src.stop()
     assert src.join(2)
