@@ -44,17 +44,13 @@ def _as_float32(audio: np.ndarray) -> np.ndarray:
     if audio.dtype == np.int16:
         return audio.astype(np.float32) * np.float32(_INT16_SCALE)
     if not np.issubdtype(audio.dtype, np.floating):
-        raise TypeError(
-            f"audio must be floating point or int16 PCM, got dtype {audio.dtype}"
-        )
+        raise TypeError(f"audio must be floating point or int16 PCM, got dtype {audio.dtype}")
     return audio.astype(np.float32, copy=False)
 
 
 def _check_layout(audio: np.ndarray) -> None:
     if audio.ndim not in (1, 2):
-        raise ValueError(
-            f"audio must be 1-D (frames,) or 2-D (frames, channels), got shape {audio.shape}"
-        )
+        raise ValueError(f"audio must be 1-D (frames,) or 2-D (frames, channels), got shape {audio.shape}")
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -84,9 +80,7 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return samples.copy()
     # soxr wants C-contiguous frames; slices and transposes are not.
     samples = np.ascontiguousarray(samples)
-    return soxr.resample(samples, orig_sr, target_sr, quality=RESAMPLE_QUALITY).astype(
-        np.float32, copy=False
-    )
+    return soxr.resample(samples, orig_sr, target_sr, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:

@@ -96,10 +96,12 @@ class FeatureExtractor:
 
     def __post_init__(self) -> None:
         if self.feature_size != 1:
-            raise ValueError(
-                f"feature_size must be 1 (raw mono waveform input), got {self.feature_size!r}"
-            )
-        if isinstance(self.sampling_rate, bool) or not isinstance(self.sampling_rate, int) or self.sampling_rate <= 0:
+            raise ValueError(f"feature_size must be 1 (raw mono waveform input), got {self.feature_size!r}")
+        if (
+            isinstance(self.sampling_rate, bool)
+            or not isinstance(self.sampling_rate, int)
+            or self.sampling_rate <= 0
+        ):
             raise ValueError(f"sampling_rate must be a positive integer in Hz, got {self.sampling_rate!r}")
         if self.padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {self.padding_side!r}")
@@ -277,18 +279,14 @@ def _split_utterances(audio: AudioInput) -> list[np.ndarray]:
                 )
             utterances.append(array)
         return utterances
-    raise TypeError(
-        f"audio must be a numpy array, torch tensor or list, got {type(audio).__name__}"
-    )
+    raise TypeError(f"audio must be a numpy array, torch tensor or list, got {type(audio).__name__}")
 
 
 def _list_to_array(item: Sequence[Any], index: int) -> np.ndarray:
     try:
         return np.asarray(item, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"utterance {index} is not a flat list of numbers (mono samples): {error}"
-        ) from None
+        raise ValueError(f"utterance {index} is not a flat list of numbers (mono samples): {error}") from None
 
 
 def _to_float32(array: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
@@ -314,9 +312,7 @@ def _check_samples(index: int, samples: np.ndarray) -> None:
     finite = np.isfinite(samples)
     if not finite.all():
         bad = np.flatnonzero(~finite)
-        raise ValueError(
-            f"utterance {index} contains {bad.size} NaN/Inf sample(s), first at sample {bad[0]}"
-        )
+        raise ValueError(f"utterance {index} contains {bad.size} NaN/Inf sample(s), first at sample {bad[0]}")
 
 
 def _padded_length(
@@ -334,7 +330,9 @@ def _padded_length(
         return longest
 
     if pad_to_multiple_of is not None and (
-        isinstance(pad_to_multiple_of, bool) or not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0
+        isinstance(pad_to_multiple_of, bool)
+        or not isinstance(pad_to_multiple_of, int)
+        or pad_to_multiple_of <= 0
     ):
         raise ValueError(f"pad_to_multiple_of must be a positive integer, got {pad_to_multiple_of!r}")
 

@@ -16,7 +16,9 @@ def _peak_hz(signal: np.ndarray, sr: int) -> float:
     return float(np.fft.rfftfreq(len(signal), 1 / sr)[np.argmax(spectrum)])
 
 
-@pytest.mark.parametrize(("orig_sr", "target_sr"), [(44100, 16000), (48000, 16000), (8000, 16000), (22050, 16000)])
+@pytest.mark.parametrize(
+    ("orig_sr", "target_sr"), [(44100, 16000), (48000, 16000), (8000, 16000), (22050, 16000)]
+)
 def test_length_follows_rate_ratio(orig_sr, target_sr):
     audio = np.random.default_rng(0).standard_normal(orig_sr * 2).astype(np.float32)
     out = resample(audio, orig_sr, target_sr)
@@ -25,7 +27,9 @@ def test_length_follows_rate_ratio(orig_sr, target_sr):
     assert abs(len(out) - len(audio) * target_sr / orig_sr) <= 1
 
 
-@pytest.mark.parametrize(("orig_sr", "target_sr", "freq"), [(44100, 16000, 440.0), (48000, 16000, 1000.0), (8000, 16000, 3000.0)])
+@pytest.mark.parametrize(
+    ("orig_sr", "target_sr", "freq"), [(44100, 16000, 440.0), (48000, 16000, 1000.0), (8000, 16000, 3000.0)]
+)
 def test_sine_keeps_its_frequency(orig_sr, target_sr, freq):
     out = resample(_sine(freq, orig_sr), orig_sr, target_sr)
     bin_hz = target_sr / len(out)

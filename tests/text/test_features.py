@@ -14,7 +14,10 @@ SR = 16000
 
 def _batch(seed: int, lengths=(1600, 913, 2400, 37)) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal(n) * rng.uniform(0.01, 2) + rng.uniform(-0.5, 0.5)).astype(np.float32) for n in lengths]
+    return [
+        (rng.standard_normal(n) * rng.uniform(0.01, 2) + rng.uniform(-0.5, 0.5)).astype(np.float32)
+        for n in lengths
+    ]
 
 
 def _reference(audio, *, do_normalize=True, padding_value=0.0, padding_side="right", **call_kwargs):
@@ -72,7 +75,9 @@ def test_without_attention_mask_values_are_normalised_over_valid_samples(seed, p
 @pytest.mark.parametrize("padding_kwargs", PADDINGS)
 def test_without_attention_mask_matches_reference_when_not_normalising(padding_kwargs):
     audio = _batch(7)
-    ours = FeatureExtractor(do_normalize=False)(audio, sampling_rate=SR, return_attention_mask=False, **padding_kwargs)
+    ours = FeatureExtractor(do_normalize=False)(
+        audio, sampling_rate=SR, return_attention_mask=False, **padding_kwargs
+    )
     theirs = _reference(audio, do_normalize=False, return_attention_mask=False, **padding_kwargs)
     assert "attention_mask" not in theirs and ours.attention_mask is None
     _assert_values(ours.input_values, theirs["input_values"])
@@ -82,7 +87,9 @@ def test_without_attention_mask_matches_reference_when_not_normalising(padding_k
 @pytest.mark.parametrize("padding", [True, False])
 def test_equal_length_batch_matches_reference_either_way(return_attention_mask, padding):
     audio = _batch(3, lengths=(800, 800, 800))
-    ours = FeatureExtractor()(audio, sampling_rate=SR, padding=padding, return_attention_mask=return_attention_mask)
+    ours = FeatureExtractor()(
+        audio, sampling_rate=SR, padding=padding, return_attention_mask=return_attention_mask
+    )
     theirs = _reference(audio, padding=padding, return_attention_mask=return_attention_mask)
     _assert_values(ours.input_values, theirs["input_values"])
     assert (ours.attention_mask is None) == ("attention_mask" not in theirs)
@@ -185,7 +192,9 @@ HF_STYLE_CONFIG = {
 
 
 def test_ours_saves_transformers_loads(tmp_path):
-    ours = FeatureExtractor(do_normalize=False, padding_value=0.5, return_attention_mask=True, extra={"my_key": [1, 2]})
+    ours = FeatureExtractor(
+        do_normalize=False, padding_value=0.5, return_attention_mask=True, extra={"my_key": [1, 2]}
+    )
     ours.save_pretrained(tmp_path)
     theirs = Wav2Vec2FeatureExtractor.from_pretrained(tmp_path)
     assert theirs.do_normalize is False
@@ -253,7 +262,10 @@ def test_wrong_sampling_rate_explains_how_to_resample():
         (np.zeros(0, np.float32), "utterance 0 is empty"),
         ([np.ones(10, np.float32), np.zeros(0, np.float32)], "utterance 1 is empty"),
         ([], "empty list"),
-        (np.array([0.0, np.nan, 1.0, np.nan], np.float32), "utterance 0 contains 2 NaN/Inf sample.*first at sample 1"),
+        (
+            np.array([0.0, np.nan, 1.0, np.nan], np.float32),
+            "utterance 0 contains 2 NaN/Inf sample.*first at sample 1",
+        ),
         ([np.ones(4), np.array([1.0, np.inf])], "utterance 1 contains 1 NaN/Inf"),
         (np.zeros((2, 100, 3), np.float32), r"1-D .* or 2-D .*got shape \(2, 100, 3\)"),
         (np.zeros((16000, 2), np.float32), r"\(16000, 2\) looks like \(frames, channels\).*to_mono"),
