@@ -134,19 +134,19 @@ def resolve_input_device(device: int | str | None = None) -> dict[str, Any]:
         DeviceNotFoundError: no / several devices match ``device``; the message
             lists the available input devices.
     """
-    tried = "default input device" if device is None else f"input device {device!r}"
+    tried = "the default input device" if device is None else f"input device {device!r}"
     try:
         sd = _import_sounddevice()
         inputs = _query_inputs(sd)
     except NoMicrophoneError as exc:
-        raise NoMicrophoneError(f"no microphone (tried the {tried}): {exc}; {HINT}") from None
+        raise NoMicrophoneError(f"no microphone (tried {tried}): {exc}; {HINT}") from None
     except Exception as exc:  # noqa: BLE001 - PortAudio errors
         raise NoMicrophoneError(
-            f"no microphone (tried the {tried}): PortAudio failed to list devices ({exc}); {HINT}"
+            f"no microphone (tried {tried}): PortAudio failed to list devices ({exc}); {HINT}"
         ) from None
     if not inputs:
         raise NoMicrophoneError(
-            f"no microphone (tried the {tried}): PortAudio reports no audio input devices; {HINT}"
+            f"no microphone (tried {tried}): PortAudio reports no audio input devices; {HINT}"
         )
     if device is None:
         return next((d for d in inputs if d["is_default"]), inputs[0])

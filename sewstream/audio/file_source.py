@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from sewstream.audio.base import TARGET_RATE, AudioSource
+from sewstream.audio.base import DEFAULT_RING_SECONDS, TARGET_RATE, AudioSource
 from sewstream.audio.resample import resample, to_mono
 from sewstream.audio.ring import OverflowPolicy, RingBuffer
 from sewstream.audio.stream_resampler import StreamResampler
@@ -94,7 +94,7 @@ class FileSource(AudioSource):
         chunk_ms: float = 100,
         target_rate: int = TARGET_RATE,
         ring: RingBuffer | None = None,
-        ring_seconds: float = 30.0,
+        ring_seconds: float = DEFAULT_RING_SECONDS,
         overflow: OverflowPolicy = "drop_oldest",
     ) -> None:
         super().__init__(target_rate=target_rate, ring=ring, ring_seconds=ring_seconds, overflow=overflow)

@@ -20,11 +20,12 @@ ring stream indices stay equal to capture time (within a sample per gap).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
-from sewstream.audio.base import TARGET_RATE, AudioSource
+from sewstream.audio.base import DEFAULT_RING_SECONDS, TARGET_RATE, AudioSource
 from sewstream.audio import devices as _devices
 from sewstream.audio.devices import MicrophoneError, resolve_input_device
 from sewstream.audio.resample import to_mono
@@ -32,6 +33,8 @@ from sewstream.audio.ring import OverflowPolicy, RingBuffer
 from sewstream.audio.stream_resampler import StreamResampler
 
 __all__ = ["CapturePipeline", "MicrophoneSource", "StagingRing"]
+
+log = logging.getLogger(__name__)
 
 
 class StagingRing:
@@ -231,7 +234,7 @@ class MicrophoneSource(AudioSource):
         blocksize_ms: float = 20,
         target_rate: int = TARGET_RATE,
         ring: RingBuffer | None = None,
-        ring_seconds: float = 30.0,
+        ring_seconds: float = DEFAULT_RING_SECONDS,
         overflow: OverflowPolicy = "drop_oldest",
         staging_seconds: float = 2.0,
     ) -> None:
@@ -289,8 +292,9 @@ class MicrophoneSource(AudioSource):
             try:
                 self._stream.stop()  # waits for the last callback to return
                 self._stream.close()
-            finally:
-                self.pipeline.finish()
+            except Exception as exc:  # noqa: BLE001 - must not mask the loop's error
+                log.warning("closing input stream failed: %s", exc)
+            self.pipeline.finish()
 
     def _extra_stats(self) -> dict[str, Any]:
         out = {

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from sewstream.audio.base import TARGET_RATE, AudioSource
+from sewstream.audio.base import DEFAULT_RING_SECONDS, TARGET_RATE, AudioSource
 from sewstream.audio.resample import to_mono
 from sewstream.audio.ring import OverflowPolicy, RingBuffer
 from sewstream.audio.stream_resampler import StreamResampler
@@ -54,7 +54,7 @@ class PCMSource(AudioSource):
         channels: int = 1,
         target_rate: int = TARGET_RATE,
         ring: RingBuffer | None = None,
-        ring_seconds: float = 30.0,
+        ring_seconds: float = DEFAULT_RING_SECONDS,
         overflow: OverflowPolicy = "drop_oldest",
     ) -> None:
         super().__init__(target_rate=target_rate, ring=ring, ring_seconds=ring_seconds, overflow=overflow)

@@ -253,7 +253,7 @@ class RingBuffer:
     def read(self, n: int) -> np.ndarray:
         """Return up to ``n`` samples without blocking (may be empty)."""
         with self._lock:
-            return self._read_locked(min(n, self._wseq - self._rseq))
+            return self._read_locked(max(0, min(n, self._wseq - self._rseq)))
 
     def read_with_position(self, n: int) -> tuple[int, np.ndarray]:
         """Non-blocking read of up to ``n`` samples that are contiguous in time.
