@@ -46,7 +46,9 @@ class AudioSource:
         if target_rate <= 0:
             raise ValueError(f"target_rate must be positive, got {target_rate}")
         self.sample_rate = int(target_rate)
-        self.ring = ring if ring is not None else RingBuffer(int(ring_seconds * target_rate), overflow=overflow)
+        self.ring = (
+            ring if ring is not None else RingBuffer(int(ring_seconds * target_rate), overflow=overflow)
+        )
         self.error: BaseException | None = None
         self._samples_out = 0  # samples accepted by the ring from this source
         self._stop_event = threading.Event()

@@ -254,7 +254,11 @@ class MicrophoneSource(AudioSource):
         # Poll a few times per block: bounded latency, no lock in the callback.
         self._poll_s = min(0.01, max(0.001, blocksize_ms / 4000))
         self.pipeline = CapturePipeline(
-            self.ring, self.device_rate, self.channels, target_rate=self.sample_rate, staging_seconds=staging_seconds
+            self.ring,
+            self.device_rate,
+            self.channels,
+            target_rate=self.sample_rate,
+            staging_seconds=staging_seconds,
         )
         self._stream: Any = None
 

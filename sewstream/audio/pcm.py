@@ -81,7 +81,9 @@ class PCMSource(AudioSource):
         self._reader_chunk_bytes = 0
 
     # ------------------------------------------------------------------ push API
-    def push(self, data: bytes | bytearray | memoryview, *, block: bool = False, timeout: float | None = None) -> int:
+    def push(
+        self, data: bytes | bytearray | memoryview, *, block: bool = False, timeout: float | None = None
+    ) -> int:
         """Convert and write ``data``; return samples (at target rate) accepted by the ring.
 
         ``block=False`` (live clients) applies the ring's overflow policy;

@@ -27,6 +27,7 @@ from sewstream.audio.mic import CapturePipeline, MicrophoneSource, StagingRing
 from sewstream.audio.resample import resample
 from sewstream.audio.ring import RingBuffer
 
+
 class Flags:
     """Stand-in for sounddevice.CallbackFlags: attribute per flag, falsy when none set."""
 
@@ -150,10 +151,14 @@ class FakeInputStream:
     instances: list[FakeInputStream] = []
     endless = False  # keep delivering until stop() instead of ending after 0.5 s
 
-    def __init__(self, *, device: int, samplerate: float, channels: int, dtype: str, blocksize: int, callback: Any) -> None:
+    def __init__(
+        self, *, device: int, samplerate: float, channels: int, dtype: str, blocksize: int, callback: Any
+    ) -> None:
         if samplerate == 12345:
             raise FakePortAudioError("Invalid sample rate [PaErrorCode -9997]")
-        self.kw = dict(device=device, samplerate=samplerate, channels=channels, dtype=dtype, blocksize=blocksize)
+        self.kw = dict(
+            device=device, samplerate=samplerate, channels=channels, dtype=dtype, blocksize=blocksize
+        )
         self.callback = callback
         self.signal = tone(samplerate, 0.5, channels=channels)
         self.active = False
@@ -200,8 +205,14 @@ def fake_sd(devs: list[dict[str, Any]], default: int | None) -> types.SimpleName
 
 
 def dev(index: int, name: str, inputs: int, rate: float = 48000.0) -> dict[str, Any]:
-    return {"index": index, "name": name, "hostapi": 0, "max_input_channels": inputs,
-            "max_output_channels": 2, "default_samplerate": rate}
+    return {
+        "index": index,
+        "name": name,
+        "hostapi": 0,
+        "max_input_channels": inputs,
+        "max_output_channels": 2,
+        "default_samplerate": rate,
+    }
 
 
 DEVICES = [
@@ -220,8 +231,14 @@ def with_devices(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_list_and_resolve_devices(with_devices: None) -> None:
     listed = list_input_devices()
     assert [d["index"] for d in listed] == [0, 2, 3]  # output-only HDMI excluded
-    assert listed[1] == {"index": 2, "name": "Blue Yeti USB Microphone", "channels": 2,
-                         "default_samplerate": 48000.0, "hostapi": "ALSA", "is_default": False}
+    assert listed[1] == {
+        "index": 2,
+        "name": "Blue Yeti USB Microphone",
+        "channels": 2,
+        "default_samplerate": 48000.0,
+        "hostapi": "ALSA",
+        "is_default": False,
+    }
     assert [d["is_default"] for d in listed] == [False, False, True]
     assert input_unavailable_reason() is None
     assert resolve_input_device()["index"] == 3
@@ -325,7 +342,9 @@ def test_microphone_stop_flushes_and_closes(with_devices: None, monkeypatch: pyt
 
 def test_microphone_open_failure_is_clear(with_devices: None) -> None:
     src = MicrophoneSource(2, samplerate=12345)
-    with pytest.raises(MicrophoneError, match=r"cannot open input device 2 'Blue Yeti USB Microphone' at 12345 Hz"):
+    with pytest.raises(
+        MicrophoneError, match=r"cannot open input device 2 'Blue Yeti USB Microphone' at 12345 Hz"
+    ):
         src.start()
     assert not src.running
     with pytest.raises(MicrophoneError, match="has 2 input channel"):

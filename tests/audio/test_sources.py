@@ -26,7 +26,9 @@ def sine(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def assert_sine(x: np.ndarray, freq: float, rate: int, amp: float, edge: int = 200, atol: float = 2e-3) -> None:
+def assert_sine(
+    x: np.ndarray, freq: float, rate: int, amp: float, edge: int = 200, atol: float = 2e-3
+) -> None:
     """``x`` is a 16 kHz sine aligned at t=0 (filter edges excluded)."""
     ref = sine(freq, rate, len(x) / rate, amp)[: len(x)]
     np.testing.assert_allclose(x[edge:-edge], ref[edge:-edge], atol=atol)
@@ -267,7 +269,9 @@ def test_pcm_resamples_to_16k(rate: int) -> None:
     assert src.stats()["frames_in"] == rate
 
 
-@pytest.mark.parametrize(("rate", "fmt", "channels"), [(48000, "int16", 2), (8000, "float32", 1), (16000, "int16", 1)])
+@pytest.mark.parametrize(
+    ("rate", "fmt", "channels"), [(48000, "int16", 2), (8000, "float32", 1), (16000, "int16", 1)]
+)
 def test_pcm_random_chunked_pushes_equal_one_push(rate: int, fmt: str, channels: int) -> None:
     rng = np.random.default_rng(rate + channels)
     x = (0.3 * rng.standard_normal((rate // 2, channels))).astype(np.float32)
