@@ -1,0 +1,1 @@
+"""Training-side code: vocabulary, synthetic TTS corpus, augmentation."""
