@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Build (or resume) the synthetic TTS training corpus.
+
+    python scripts/build_corpus.py --out /work/data/corpus --hours 30 --test-utts 400 --workers 2 --seed 0
+
+Re-running the same command continues an interrupted build; a larger
+``--hours`` grows an existing corpus.  Needs the Debian packages listed in
+``sewstream/train/tts.py`` and ``sewstream/train/texts.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from sewstream.train.corpus import CorpusConfig, build_corpus  # noqa: E402
+from sewstream.train.texts import DEFAULT_EVAL_DIR  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="corpus directory")
+    ap.add_argument("--hours", type=float, default=30.0, help="hours of train audio")
+    ap.add_argument("--test-utts", type=int, default=400, help="held-out test utterances")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR,
+                    help="real speech sets whose transcripts must not be trained on")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = CorpusConfig(seed=args.seed, train_hours=args.hours, test_utts=args.test_utts)
+    eval_dir = args.eval_dir if args.eval_dir.is_dir() else None
+    if eval_dir is None:
+        logging.warning("eval dir %s not found: eval transcripts are not filtered", args.eval_dir)
+    summary = build_corpus(args.out, config, workers=args.workers, eval_dir=eval_dir)
+    print(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in summary["splits"].items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
