@@ -413,7 +413,10 @@ def _run_split(writer: SplitWriter, items: Iterator[PlanItem], workers: int, con
             wall = time.monotonic() - t_start
             bar.set_postfix(hours=f"{writer.hours:.2f}", utts=len(writer.ids),
                             rtf=f"{wall / max(stats['audio_s'], 1e-9):.4f}", refresh=False)
-            bar.update(secs if target_hours else 1)
+            step = secs if target_hours else 1
+            if bar.total is not None and bar.n + step > bar.total:
+                bar.total = bar.n + step  # the last utterance overshoots the target
+            bar.update(step)
             if time.monotonic() - last_log > 120:
                 last_log = time.monotonic()
                 log.info("%s: %d utts, %.2f h, wall RTF %.4f, %d failed", desc, len(writer.ids),
@@ -440,7 +443,7 @@ def build_corpus(root: str | Path, config: CorpusConfig, workers: int = 2,
     log.info("voices: %d train, %d test; sentences: %d train, %d test", len(by_split["train"]),
              len(by_split["test"]), sum(map(len, train_pool.values())), len(test_sents))
     summary: dict = {"config": config.to_json(), "splits": {}}
-    for split in SPLITS:
+    for split in ("test", "train"):  # the small test split first: usable even if train is cut short
         writer = SplitWriter(root, split)
         try:
             if split == "test":
