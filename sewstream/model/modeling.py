@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -140,10 +141,12 @@ class SEWModel(PreTrained):
         if not c.apply_spec_augment:
             return x
         b, t, h = x.shape
+        # span positions come from numpy, seeded from torch's RNG so torch.manual_seed governs them
+        rng = np.random.default_rng(int(torch.randint(2**62, ()))) if self.training else None
         if mask_time_indices is None and c.mask_time_prob > 0 and self.training:
             mask_time_indices = torch.from_numpy(span_mask(
                 b, t, c.mask_time_prob, c.mask_time_length, min_masks=c.mask_time_min_masks,
-                valid_lengths=valid_frames)).to(x.device)
+                valid_lengths=valid_frames, rng=rng)).to(x.device)
         if mask_time_indices is not None:
             if self.masked_spec_embed is None:
                 raise ValueError("mask_time_indices given but this model has no masked_spec_embed "
@@ -151,7 +154,7 @@ class SEWModel(PreTrained):
             x = torch.where(mask_time_indices.bool()[..., None], self.masked_spec_embed.to(x.dtype), x)
         if c.mask_feature_prob > 0 and self.training:
             channels = torch.from_numpy(span_mask(b, h, c.mask_feature_prob, c.mask_feature_length,
-                                                  min_masks=c.mask_feature_min_masks)).to(x.device)
+                                                  min_masks=c.mask_feature_min_masks, rng=rng)).to(x.device)
             x = x.masked_fill(channels[:, None, :], 0.0)
         return x
 

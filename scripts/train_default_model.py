@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Train (or resume) the embedded default model on the synthetic corpus.
+
+    python scripts/build_corpus.py --out /work/data/corpus --hours 30      # once
+    python scripts/train_default_model.py --run runs/default --minutes 240  # resumable
+
+Re-running the same command resumes from runs/default/last.pt. The best model so far
+(by held-out synthetic CER) is exported to runs/default/best/ in Hugging Face layout;
+`scripts/ship_default_model.py` turns it into the packaged fp16 model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sewstream.audio.transcribed import load_transcribed
+from sewstream.train.corpus import CorpusReader
+from sewstream.train.recipe import Recipe
+from sewstream.train.trainer import EvalSet, Trainer
+
+REAL_SETS = ("librispeech-dev-clean", "librivox-sense-and-sensibility", "vctk", "misc")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/default", help="run directory (resumes if it has last.pt)")
+    ap.add_argument("--corpus", default=None, help="corpus directory (default: the recipe's)")
+    ap.add_argument("--minutes", type=float, default=None, help="stop (and save) after this long")
+    ap.add_argument("--steps", type=int, default=None, help="stop after this global step")
+    ap.add_argument("--real-speech", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/speech"),
+                    help="real recordings evaluated at every eval (never trained on)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="override a recipe field for a NEW run, e.g. --set lr=5e-4")
+    args = ap.parse_args()
+
+    run = Path(args.run)
+    if (run / "recipe.json").exists():
+        recipe = Recipe.from_dict(json.loads((run / "recipe.json").read_text()))
+        if args.set:
+            print("note: --set is ignored when resuming; the run's recipe.json wins", file=sys.stderr)
+    else:
+        recipe = Recipe()
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if key not in Recipe.__dataclass_fields__:
+                ap.error(f"unknown recipe field {key!r}")
+            setattr(recipe, key, json.loads(value))
+    if args.corpus:
+        recipe.corpus = args.corpus
+
+    train = CorpusReader(recipe.corpus, "train")
+    test = CorpusReader(recipe.corpus, "test")
+    n = min(recipe.eval_utterances, len(test))
+    eval_sets = [EvalSet("synthetic-test", [test.audio(i) for i in range(n)], [test.text(i) for i in range(n)])]
+    real = Path(args.real_speech)
+    if real.is_dir():
+        clips = [c for s in REAL_SETS if (real / s).is_dir() for c in load_transcribed(real / s)]
+        eval_sets.append(EvalSet("real", [c.audio for c in clips], [c.text for c in clips]))
+    print(f"train: {len(train)} utterances; eval: " + ", ".join(f"{s.name} ({len(s.texts)})" for s in eval_sets),
+          flush=True)
+    Trainer(recipe, run, train, eval_sets, log=lambda m: print(m, flush=True)).run(args.steps, args.minutes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The default model's architecture and training recipe, in one place.
+
+Architecture: the sew-tiny shape (hidden 256, 4 heads, FFN 1024, squeeze 2, the 13-layer
+conv stack) with two deliberate changes for streaming, both still plain SEW configs that
+transformers loads:
+
+* ``feat_extract_norm="layer"``: every conv layer normalises over channels per frame, so
+  the feature encoder is exactly local in time (no statistics over the whole input),
+  padding-safe and batch-invariant; the group-norm variant normalises each channel over
+  the whole input, which a streaming window cannot reproduce.
+* ``conv_bias=True`` with nonzero biases: a LayerNorm over an all-zero frame (digital
+  silence, padding) has gradient ~1/sqrt(eps) per layer, which explodes through 13 layers
+  when the conv has no bias term to keep the frame off zero.
+
+The preprocessor does not normalise each utterance (``do_normalize=False``): the per-frame
+LayerNorms make the features nearly level-invariant already, and without a whole-input
+statistic the conv features of already-seen audio can be cached exactly while streaming.
+Training applies a random level to every utterance instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sewstream.model import SEWConfig
+
+from .vocab import VOCAB
+
+DEFAULT_ARCHITECTURE: dict[str, Any] = dict(
+    vocab_size=len(VOCAB), hidden_size=256, num_hidden_layers=12, num_attention_heads=4,
+    intermediate_size=1024, squeeze_factor=2, feat_extract_norm="layer", conv_bias=True,
+    num_conv_pos_embeddings=31, num_conv_pos_embedding_groups=16,
+    hidden_dropout=0.05, activation_dropout=0.0, attention_dropout=0.05, final_dropout=0.0,
+    feat_proj_dropout=0.0, layerdrop=0.0, mask_time_prob=0.05, mask_time_length=5, mask_time_min_masks=1,
+    mask_feature_prob=0.0, ctc_loss_reduction="mean", ctc_zero_infinity=True,
+    pad_token_id=VOCAB["<pad>"], bos_token_id=VOCAB["<s>"], eos_token_id=VOCAB["</s>"],
+)
+
+
+@dataclass
+class Recipe:
+    """Every knob of a training run; saved in the run directory and restored on resume."""
+
+    corpus: str = "/work/data/corpus"
+    architecture: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ARCHITECTURE))
+    seed: int = 0
+    # optimisation
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    total_steps: int = 60_000          # cosine decay to min_lr_ratio * lr by then
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = 5.0
+    bf16: bool = True                 # autocast matmuls to bfloat16 (fp32 master weights)
+    # residual branches start small, so every post-LN layer begins close to identity and a
+    # deep stack trains like a shallow one until the branches grow (see the model card)
+    residual_init_scale: float = 0.1
+    # batches: contiguous runs of length-sorted utterances, about batch_seconds of padded audio
+    batch_seconds: float = 40.0
+    max_utterance_seconds: float = 16.0
+    curriculum_steps: int = 3000      # the longest utterance allowed grows 4 s -> max over these steps
+    # regularisation switched on once the model has left the CTC blank plateau
+    augment_from_step: int = 1500
+    augment_ramp_steps: int = 3000    # augmentation probability ramps 0 -> 1 over these steps
+    spec_augment_from_step: int = 6000
+    # bookkeeping
+    eval_every: int = 500
+    eval_utterances: int = 200
+    real_speech_dir: str | None = None  # evaluated (never trained on) at every eval
+    checkpoint_every_s: float = 600.0
+    log_every: int = 25
+    threads: int = 2
+
+    def model_config(self) -> SEWConfig:
+        return SEWConfig(**self.architecture)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "betas" in known:
+            known["betas"] = tuple(known["betas"])
+        return cls(**known)

@@ -1,0 +1,238 @@
+"""The training loop for the default model: resumable, deterministic, logged.
+
+A run directory holds ``recipe.json`` (every knob), ``last.pt`` (model, optimizer, step,
+RNG state; written atomically every few minutes and at exit), ``log.jsonl`` (one line per
+logged step or evaluation) and ``best/``, the best model so far by held-out synthetic CER,
+exported in Hugging Face layout. Start the same command again and it resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from sewstream.model import SEWForCTC, build_model
+from sewstream.text import CTCTokenizer, FeatureExtractor
+from sewstream.text.metrics import ErrorRate, cer, wer
+
+from .augment import Augmenter, active_power, apply_gain
+from .batches import Batcher, Prefetcher, Utterances
+from .recipe import Recipe
+from .vocab import VOCAB
+
+
+@dataclass
+class EvalSet:
+    name: str
+    audios: list[np.ndarray]
+    texts: list[str]
+
+
+def lr_at(recipe: Recipe, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``total_steps``."""
+    if step < recipe.warmup_steps:
+        return recipe.lr * (step + 1) / recipe.warmup_steps
+    progress = min(1.0, (step - recipe.warmup_steps) / max(1, recipe.total_steps - recipe.warmup_steps))
+    floor = recipe.min_lr_ratio
+    return recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def fresh_model(recipe: Recipe) -> SEWForCTC:
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.model_config(), "SEWForCTC")
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(("attention.out_proj.weight", "feed_forward.output_dense.weight")):
+                param.mul_(recipe.residual_init_scale)
+        # Raw audio goes in un-normalised, so at quiet levels the first conv's output is small:
+        # a small (but nonzero, see recipe.py) bias keeps it from drowning the signal.
+        first = model.backbone.feature_extractor.conv_layers[0].conv
+        torch.nn.init.uniform_(first.bias, -0.02, 0.02)
+    return model
+
+
+def tokenizer() -> CTCTokenizer:
+    return CTCTokenizer(dict(VOCAB), frame_seconds=0.02)
+
+
+def greedy_decode(model: SEWForCTC, audios: list[np.ndarray], tok: CTCTokenizer, batch: int = 8) -> list[str]:
+    """Offline full-context transcription (one forward per utterance, padded batches)."""
+    out = []
+    order = sorted(range(len(audios)), key=lambda i: len(audios[i]))
+    texts: dict[int, str] = {}
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            longest = max(len(audios[i]) for i in rows)
+            x = torch.zeros(len(rows), longest)
+            mask = torch.zeros(len(rows), longest, dtype=torch.long)
+            for r, i in enumerate(rows):
+                x[r, : len(audios[i])] = torch.from_numpy(audios[i])
+                mask[r, : len(audios[i])] = 1
+            ids = model(x, attention_mask=mask).logits.argmax(-1)
+            frames = model.frame_lengths(mask.sum(-1))
+            for r, i in enumerate(rows):
+                texts[i] = tok.decode(ids[r, : frames[r]].tolist())
+    out = [texts[i] for i in range(len(audios))]
+    return out
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, run_dir: str | Path, train: Utterances,
+                 eval_sets: list[EvalSet], log: Callable[[str], None] = print) -> None:
+        self.recipe, self.run_dir, self.train, self.eval_sets, self.say = recipe, Path(run_dir), train, eval_sets, log
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(recipe.threads)
+        self.tok = tokenizer()
+        self.model = fresh_model(recipe)
+        decay = [p for n, p in self.model.named_parameters() if p.dim() > 1 and "masked_spec_embed" not in n]
+        no_decay = [p for n, p in self.model.named_parameters() if p.dim() <= 1 or "masked_spec_embed" in n]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                                            {"params": no_decay, "weight_decay": 0.0}],
+                                           lr=recipe.lr, betas=recipe.betas)
+        self.step, self.audio_seconds, self.best_cer = 0, 0.0, float("inf")
+        self.augmenter = Augmenter(seed=recipe.seed)
+        self._resume()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    def _resume(self) -> None:
+        recipe_file = self.run_dir / "recipe.json"
+        if not recipe_file.exists():
+            recipe_file.write_text(json.dumps(self.recipe.to_dict(), indent=2) + "\n")
+        if not self.checkpoint_path.exists():
+            return
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.audio_seconds = state["step"], state["audio_seconds"]
+        self.best_cer = state.get("best_cer", float("inf"))
+        torch.set_rng_state(state["torch_rng"])
+        self.say(f"resumed {self.run_dir} at step {self.step} ({self.audio_seconds / 3600:.1f} h of audio seen)")
+
+    def save(self) -> None:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                 "audio_seconds": self.audio_seconds, "best_cer": self.best_cer, "torch_rng": torch.get_rng_state(),
+                 "recipe": self.recipe.to_dict()}
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path)  # atomic: a crash never leaves half a checkpoint
+
+    def _log(self, row: dict) -> None:
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    # ------------------------------------------------------------------- data
+    def _augment(self, audio: np.ndarray, rng: np.random.Generator, step: int) -> np.ndarray:
+        """Random level always (the model sees raw audio); the rest ramps in after the plateau."""
+        r = self.recipe
+        strength = np.clip((step - r.augment_from_step) / max(1, r.augment_ramp_steps), 0.0, 1.0)
+        if rng.random() < strength:
+            return self.augmenter(audio, rng)  # includes its own random level
+        power = active_power(audio)
+        level = rng.uniform(*self.augmenter.config.level_dbfs_range)
+        return apply_gain(audio, level - 10 * np.log10(power)) if power > 0 else audio
+
+    def _max_seconds(self, step: int) -> float:
+        r = self.recipe
+        return 4.0 + (r.max_utterance_seconds - 4.0) * min(1.0, step / max(1, r.curriculum_steps))
+
+    # ------------------------------------------------------------------- loop
+    def evaluate(self) -> dict:
+        results = {}
+        for s in self.eval_sets:
+            hyps = greedy_decode(self.model, s.audios, self.tok)
+            w, c = wer(s.texts, hyps), cer(s.texts, hyps)
+            results[s.name] = {"wer": round(w.rate, 4), "cer": round(c.rate, 4), "example": hyps[0][:80]}
+        self.model.train()
+        return results
+
+    def export_best(self, results: dict) -> None:
+        first = next(iter(results.values()))
+        if first["cer"] < self.best_cer:
+            self.best_cer = first["cer"]
+            export(self.model, self.run_dir / "best", dtype=torch.float32)
+            (self.run_dir / "best" / "eval.json").write_text(json.dumps({"step": self.step, **results}, indent=2))
+
+    def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> None:
+        r = self.recipe
+        stop_at = time.time() + 60 * max_minutes if max_minutes else float("inf")
+        last_step = min(max_steps or r.total_steps, r.total_steps)
+        batcher = Batcher(self.train, self.tok.encode, seed=r.seed, batch_seconds=r.batch_seconds,
+                          max_seconds=self._max_seconds, augment=self._augment)
+        prefetch = Prefetcher(batcher, self.step)
+        interrupted = []
+        previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
+        self.model.train()
+        last_save, window = time.time(), {"loss": 0.0, "n": 0, "audio": 0.0, "t": time.time()}
+        try:
+            while self.step < last_step and time.time() < stop_at and not interrupted:
+                batch = prefetch.next()
+                assert batch.step == self.step
+                lr = lr_at(r, self.step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.model.config.apply_spec_augment = self.step >= r.spec_augment_from_step
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16):
+                    loss = self.model(batch.input_values, attention_mask=batch.attention_mask,
+                                      labels=batch.labels).loss
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), r.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.audio_seconds += batch.seconds
+                window["loss"] += loss.item()
+                window["n"] += 1
+                window["audio"] += batch.seconds
+                if self.step % r.log_every == 0:
+                    elapsed = time.time() - window["t"]
+                    row = {"step": self.step, "loss": round(window["loss"] / window["n"], 4), "lr": lr,
+                           "grad_norm": round(float(grad_norm), 3), "hours_seen": round(self.audio_seconds / 3600, 3),
+                           "x_realtime": round(window["audio"] / elapsed, 1), "time": time.time()}
+                    self._log(row)
+                    self.say(f"step {self.step}  loss {row['loss']:.3f}  lr {lr:.2e}  "
+                             f"{row['hours_seen']:.2f} h seen  {row['x_realtime']:.0f}x real time")
+                    window = {"loss": 0.0, "n": 0, "audio": 0.0, "t": time.time()}
+                if self.step % r.eval_every == 0:
+                    results = self.evaluate()
+                    self._log({"step": self.step, "eval": results, "time": time.time()})
+                    self.say(f"eval @ {self.step}: " + "  ".join(
+                        f"{k} WER {v['wer']:.3f} CER {v['cer']:.3f}" for k, v in results.items()))
+                    self.export_best(results)
+                    self.save()
+                    last_save = time.time()
+                if time.time() - last_save > r.checkpoint_every_s:
+                    self.save()
+                    last_save = time.time()
+        finally:
+            prefetch.close()
+            signal.signal(signal.SIGTERM, previous)
+            self.save()
+            self.say(f"saved {self.checkpoint_path} at step {self.step}")
+
+
+def export(model: SEWForCTC, directory: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
+    """Write a complete HF-layout checkpoint: config, weights, vocab, preprocessor config."""
+    directory = Path(directory)
+    model.save_pretrained(directory, dtype=dtype)
+    tokenizer().save_pretrained(directory)
+    # raw audio in (no per-utterance normalisation): keeps conv features exactly local for streaming
+    FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(directory)
+    return directory
+
+
+__all__ = ["Trainer", "EvalSet", "export", "fresh_model", "greedy_decode", "lr_at", "ErrorRate"]
