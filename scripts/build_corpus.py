@@ -29,8 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-utts", type=int, default=400, help="held-out test utterances")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR,
-                    help="real speech sets whose transcripts must not be trained on")
+    ap.add_argument(
+        "--eval-dir",
+        type=Path,
+        default=DEFAULT_EVAL_DIR,
+        help="real speech sets whose transcripts must not be trained on",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = CorpusConfig(seed=args.seed, train_hours=args.hours, test_utts=args.test_utts)

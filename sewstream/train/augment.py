@@ -76,8 +76,9 @@ def colored_noise(n: int, rng: np.random.Generator, exponent: float = 0.0) -> np
     return (white / (np.sqrt(np.mean(white**2)) + 1e-12)).astype(np.float32)
 
 
-def babble_noise(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray] = (),
-                 talkers: int = 4) -> np.ndarray:
+def babble_noise(
+    n: int, rng: np.random.Generator, pool: Sequence[np.ndarray] = (), talkers: int = 4
+) -> np.ndarray:
     """Unit-RMS babble: a sum of ``talkers`` random stretches of other
     utterances.  Without a pool, falls back to pink noise with a syllable-rate
     (~4 Hz) amplitude modulation, which at least has speech-like dynamics."""
@@ -93,7 +94,7 @@ def babble_noise(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray] = 
             src = usable[rng.integers(len(usable))]
             reps = int(np.ceil((n + len(src)) / len(src)))
             start = int(rng.integers(len(src)))
-            seg = np.tile(src, reps)[start:start + n].astype(np.float64)
+            seg = np.tile(src, reps)[start : start + n].astype(np.float64)
             out += seg / (np.sqrt(np.mean(seg**2)) + 1e-9)
     out -= out.mean()
     return (out / (np.sqrt(np.mean(out**2)) + 1e-12)).astype(np.float32)
@@ -112,8 +113,9 @@ def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
 # --------------------------------------------------------------------------
 # Room
 # --------------------------------------------------------------------------
-def synthetic_rir(rng: np.random.Generator, rt60: float, sr: int = SAMPLE_RATE,
-                  drr_db: float = 3.0) -> np.ndarray:
+def synthetic_rir(
+    rng: np.random.Generator, rt60: float, sr: int = SAMPLE_RATE, drr_db: float = 3.0
+) -> np.ndarray:
     """Room impulse response: a direct path, a few early reflections and an
     exponentially decaying noise tail (-60 dB at ``rt60`` seconds).
     ``drr_db`` is the direct-to-reverberant energy ratio."""
@@ -148,8 +150,13 @@ def reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Channel
 # --------------------------------------------------------------------------
-def band_limit(audio: np.ndarray, low_hz: float = 0.0, high_hz: float | None = None,
-               sr: int = SAMPLE_RATE, transition: float = 0.15) -> np.ndarray:
+def band_limit(
+    audio: np.ndarray,
+    low_hz: float = 0.0,
+    high_hz: float | None = None,
+    sr: int = SAMPLE_RATE,
+    transition: float = 0.15,
+) -> np.ndarray:
     """Zero-phase band-pass in the FFT domain with raised-cosine edges
     (``transition`` is the relative width of each edge)."""
     if len(audio) == 0:
@@ -237,8 +244,13 @@ class Augmenter:
     in a data loader pass ~100 random corpus utterances.
     """
 
-    def __init__(self, seed: int = 0, config: AugmentConfig | None = None,
-                 babble_pool: Sequence[np.ndarray] = (), **overrides: object) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        config: AugmentConfig | None = None,
+        babble_pool: Sequence[np.ndarray] = (),
+        **overrides: object,
+    ) -> None:
         config = config or AugmentConfig()
         names = {f.name for f in fields(AugmentConfig)}
         unknown = set(overrides) - names
@@ -257,8 +269,9 @@ class Augmenter:
         if u[0] < c.p_speed:
             x = speed_perturb(x, float(rng.uniform(*c.speed_range)))
         if u[1] < c.p_reverb:
-            rir = synthetic_rir(rng, float(rng.uniform(*c.rt60_range)),
-                                drr_db=float(rng.uniform(*c.drr_db_range)))
+            rir = synthetic_rir(
+                rng, float(rng.uniform(*c.rt60_range)), drr_db=float(rng.uniform(*c.drr_db_range))
+            )
             x = reverberate(x, rir)
         if u[2] < c.p_pad:
             lead, trail = (int(v) for v in rng.uniform(0, c.pad_max_s * SAMPLE_RATE, 2))
@@ -271,8 +284,11 @@ class Augmenter:
                 noise = colored_noise(len(x), rng, float(kind))
             x = add_noise(x, noise, float(rng.uniform(*c.snr_db_range)))
         elif u[4] < c.p_floor:
-            x = add_noise(x, colored_noise(len(x), rng, float(rng.uniform(0, 2))),
-                          float(rng.uniform(*c.floor_snr_db_range)))
+            x = add_noise(
+                x,
+                colored_noise(len(x), rng, float(rng.uniform(0, 2))),
+                float(rng.uniform(*c.floor_snr_db_range)),
+            )
         if u[5] < c.p_telephone:
             x = band_limit(x, 300.0, 3400.0)
         else:

@@ -58,16 +58,30 @@ class CorpusConfig:
     # Share of *utterances* per engine; espeak-ng has hundreds of voices, the
     # others few but more natural ones, so none of them may dominate.
     engine_weights: dict[str, float] = field(
-        default_factory=lambda: {"espeak-ng": 0.45, "flite": 0.35, "festival": 0.20})
+        default_factory=lambda: {"espeak-ng": 0.45, "flite": 0.35, "festival": 0.20}
+    )
     # Within-engine voice weights (default 1); kal appears in three engines.
-    voice_weights: dict[str, float] = field(default_factory=lambda: {
-        "flite:kal": 0.6, "flite:kal16": 0.6, "festival:kal_diphone": 0.7,
-        "festival:cmu_us_slt_arctic_hts": 1.3})
+    voice_weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "flite:kal": 0.6,
+            "flite:kal16": 0.6,
+            "festival:kal_diphone": 0.7,
+            "festival:cmu_us_slt_arctic_hts": 1.3,
+        }
+    )
     # Share of utterances per text source (command phrases keep short
     # utterances and keywords well represented).
-    source_weights: dict[str, float] = field(default_factory=lambda: {
-        "austen": 0.28, "fortunes": 0.15, "wordnet": 0.13, "bible": 0.11, "devil": 0.04,
-        "commands": 0.20, "words": 0.09})
+    source_weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "austen": 0.28,
+            "fortunes": 0.15,
+            "wordnet": 0.13,
+            "bible": 0.11,
+            "devil": 0.04,
+            "commands": 0.20,
+            "words": 0.09,
+        }
+    )
     rate_range: tuple[float, float] = (0.82, 1.25)  # log-uniform
     pitch_range: tuple[float, float] = (0.85, 1.18)  # log-uniform
     # Held-out speakers: these voice keys (or espeak variants, any accent) are test-only.
@@ -122,8 +136,9 @@ class _VoiceSampler:
             by_engine.setdefault(v.engine, []).append(v)
         self.engines = [e for e in config.engine_weights if by_engine.get(e)]
         if not self.engines:
-            raise tts.TTSUnavailable("no TTS voices available for this split: "
-                                     "apt-get install espeak-ng flite festival")
+            raise tts.TTSUnavailable(
+                "no TTS voices available for this split: " "apt-get install espeak-ng flite festival"
+            )
         w = np.array([config.engine_weights[e] for e in self.engines], float)
         self.engine_p = w / w.sum()
         self.voices = {e: by_engine[e] for e in self.engines}
@@ -136,12 +151,15 @@ class _VoiceSampler:
     def __call__(self, rng: np.random.Generator) -> Voice:
         e = self.engines[int(rng.choice(len(self.engines), p=self.engine_p))]
         v = self.voices[e][int(rng.choice(len(self.voices[e]), p=self.voice_p[e]))]
-        return v.with_prosody(round(_log_uniform(rng, *self.config.rate_range), 3),
-                              round(_log_uniform(rng, *self.config.pitch_range), 3))
+        return v.with_prosody(
+            round(_log_uniform(rng, *self.config.rate_range), 3),
+            round(_log_uniform(rng, *self.config.pitch_range), 3),
+        )
 
 
-def hold_out_sentences(pool: dict[str, list[Sentence]], n: int, config: CorpusConfig
-                       ) -> tuple[list[Sentence], dict[str, list[Sentence]]]:
+def hold_out_sentences(
+    pool: dict[str, list[Sentence]], n: int, config: CorpusConfig
+) -> tuple[list[Sentence], dict[str, list[Sentence]]]:
     """Take ``n`` test sentences (spread over sources by weight) out of the pool."""
     rng = np.random.default_rng([config.seed, 7])
     sources = [s for s in pool if config.source_weights.get(s, 0) > 0]
@@ -159,8 +177,12 @@ def hold_out_sentences(pool: dict[str, list[Sentence]], n: int, config: CorpusCo
     return [test[i] for i in order], train
 
 
-def plan(split: str, voices: list[Voice], sentences: dict[str, list[Sentence]] | list[Sentence],
-         config: CorpusConfig) -> Iterator[PlanItem]:
+def plan(
+    split: str,
+    voices: list[Voice],
+    sentences: dict[str, list[Sentence]] | list[Sentence],
+    config: CorpusConfig,
+) -> Iterator[PlanItem]:
     """Endless (train) or finite (test: one item per held-out sentence)
     deterministic sequence of utterances to synthesise."""
     rng = np.random.default_rng([config.seed, SPLITS.index(split)])
@@ -226,8 +248,7 @@ class SplitWriter:
             entries.append(e)
             good = pos
         if good != len(raw):
-            log.warning("%s: dropping %d bytes of incomplete manifest", self.manifest_path,
-                        len(raw) - good)
+            log.warning("%s: dropping %d bytes of incomplete manifest", self.manifest_path, len(raw) - good)
             with open(self.manifest_path, "r+b") as fh:
                 fh.truncate(good)
         return entries
@@ -289,7 +310,7 @@ class CorpusReader:
 
     def audio(self, i: int) -> np.ndarray:
         e = self.entries[i]
-        pcm = self._map()[e["offset"]:e["offset"] + e["num_samples"]]
+        pcm = self._map()[e["offset"] : e["offset"] + e["num_samples"]]
         return pcm.astype(np.float32) / 32768.0
 
     def text(self, i: int) -> str:
@@ -312,10 +333,13 @@ class CorpusReader:
         by_engine: dict[str, float] = {}
         for e in self.entries:
             by_engine[e["engine"]] = by_engine.get(e["engine"], 0.0) + e["num_samples"] / SAMPLE_RATE / 3600
-        return {"utterances": len(self), "hours": round(self.hours, 3),
-                "voices": len({e["voice"] for e in self.entries}),
-                "sentences": len({e["text"] for e in self.entries}),
-                "engine_hours": {k: round(v, 3) for k, v in sorted(by_engine.items())}}
+        return {
+            "utterances": len(self),
+            "hours": round(self.hours, 3),
+            "voices": len({e["voice"] for e in self.entries}),
+            "sentences": len({e["text"] for e in self.entries}),
+            "engine_hours": {k: round(v, 3) for k, v in sorted(by_engine.items())},
+        }
 
 
 # --------------------------------------------------------------------------
@@ -336,16 +360,21 @@ def _synth_item(item: PlanItem, max_seconds: float) -> tuple[PlanItem, np.ndarra
     return item, audio, "", time.perf_counter() - t0
 
 
-def _load_or_make_state(root: Path, config: CorpusConfig, eval_dir: Path | None,
-                        sentences: dict[str, list[Sentence]] | None = None
-                        ) -> tuple[CorpusConfig, dict[str, list[Sentence]], list[Voice]]:
+def _load_or_make_state(
+    root: Path,
+    config: CorpusConfig,
+    eval_dir: Path | None,
+    sentences: dict[str, list[Sentence]] | None = None,
+) -> tuple[CorpusConfig, dict[str, list[Sentence]], list[Voice]]:
     cfg_path, pool_path = root / "config.json", root / "sentences.json.gz"
     if cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
         old = CorpusConfig.from_json(saved["config"])
         if (old.seed, old.test_utts) != (config.seed, config.test_utts):
-            raise ValueError(f"{root} was built with seed={old.seed}, test_utts={old.test_utts}; "
-                             "use the same values to resume, or a new directory")
+            raise ValueError(
+                f"{root} was built with seed={old.seed}, test_utts={old.test_utts}; "
+                "use the same values to resume, or a new directory"
+            )
         old.train_hours = config.train_hours  # growing the corpus is allowed
         config = old
         voices = [Voice(**v) for v in saved["voices"]]
@@ -363,14 +392,22 @@ def _load_or_make_state(root: Path, config: CorpusConfig, eval_dir: Path | None,
             json.dump({k: [[s.text, s.spoken, s.source] for s in v] for k, v in pool.items()}, fh)
         tmp.replace(pool_path)
     cfg_tmp = cfg_path.with_suffix(".tmp")
-    cfg_tmp.write_text(json.dumps({"config": config.to_json(),
-                                   "voices": [asdict(v) for v in voices]}, indent=1))
+    cfg_tmp.write_text(
+        json.dumps({"config": config.to_json(), "voices": [asdict(v) for v in voices]}, indent=1)
+    )
     cfg_tmp.replace(cfg_path)
     return config, pool, voices
 
 
-def _run_split(writer: SplitWriter, items: Iterator[PlanItem], workers: int, config: CorpusConfig,
-               target_hours: float | None, total_items: int | None, desc: str) -> dict:
+def _run_split(
+    writer: SplitWriter,
+    items: Iterator[PlanItem],
+    workers: int,
+    config: CorpusConfig,
+    target_hours: float | None,
+    total_items: int | None,
+    desc: str,
+) -> dict:
     """Synthesise plan items in order with a bounded window of in-flight jobs,
     appending results in plan order until the target is reached."""
     from tqdm import tqdm
@@ -380,9 +417,15 @@ def _run_split(writer: SplitWriter, items: Iterator[PlanItem], workers: int, con
 
     todo = (it for it in items if it.id not in writer.ids)
     unit_total = target_hours * 3600 if target_hours is not None else total_items
-    bar = tqdm(total=unit_total, initial=writer.samples / SAMPLE_RATE if target_hours else len(writer.ids),
-               desc=desc, unit="s" if target_hours else "utt", dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    bar = tqdm(
+        total=unit_total,
+        initial=writer.samples / SAMPLE_RATE if target_hours else len(writer.ids),
+        desc=desc,
+        unit="s" if target_hours else "utt",
+        dynamic_ncols=True,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        file=sys.stderr,
+    )
     stats = {"written": 0, "failed": 0, "audio_s": 0.0, "synth_s": 0.0}
     t_start = last_log = time.monotonic()
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
@@ -404,32 +447,55 @@ def _run_split(writer: SplitWriter, items: Iterator[PlanItem], workers: int, con
                 stats["failed"] += 1
                 log.warning("skip %s (%s): %s", item.id, item.voice.key, err)
                 continue
-            writer.append({"id": item.id, "engine": item.voice.engine, "voice": item.voice.key,
-                           "rate": item.voice.rate, "pitch": item.voice.pitch,
-                           "source": item.sentence.source, "text": item.sentence.text}, audio)
+            writer.append(
+                {
+                    "id": item.id,
+                    "engine": item.voice.engine,
+                    "voice": item.voice.key,
+                    "rate": item.voice.rate,
+                    "pitch": item.voice.pitch,
+                    "source": item.sentence.source,
+                    "text": item.sentence.text,
+                },
+                audio,
+            )
             secs = len(audio) / SAMPLE_RATE
             stats["written"] += 1
             stats["audio_s"] += secs
             wall = time.monotonic() - t_start
-            bar.set_postfix(hours=f"{writer.hours:.2f}", utts=len(writer.ids),
-                            rtf=f"{wall / max(stats['audio_s'], 1e-9):.4f}", refresh=False)
+            bar.set_postfix(
+                hours=f"{writer.hours:.2f}",
+                utts=len(writer.ids),
+                rtf=f"{wall / max(stats['audio_s'], 1e-9):.4f}",
+                refresh=False,
+            )
             step = secs if target_hours else 1
             if bar.total is not None and bar.n + step > bar.total:
                 bar.total = bar.n + step  # the last utterance overshoots the target
             bar.update(step)
             if time.monotonic() - last_log > 120:
                 last_log = time.monotonic()
-                log.info("%s: %d utts, %.2f h, wall RTF %.4f, %d failed", desc, len(writer.ids),
-                         writer.hours, wall / max(stats["audio_s"], 1e-9), stats["failed"])
+                log.info(
+                    "%s: %d utts, %.2f h, wall RTF %.4f, %d failed",
+                    desc,
+                    len(writer.ids),
+                    writer.hours,
+                    wall / max(stats["audio_s"], 1e-9),
+                    stats["failed"],
+                )
         pool.terminate()  # drop in-flight items past the target
     bar.close()
     stats["wall_s"] = time.monotonic() - t_start
     return stats
 
 
-def build_corpus(root: str | Path, config: CorpusConfig, workers: int = 2,
-                 eval_dir: Path | None = DEFAULT_EVAL_DIR,
-                 sentences: dict[str, list[Sentence]] | None = None) -> dict:
+def build_corpus(
+    root: str | Path,
+    config: CorpusConfig,
+    workers: int = 2,
+    eval_dir: Path | None = DEFAULT_EVAL_DIR,
+    sentences: dict[str, list[Sentence]] | None = None,
+) -> dict:
     """Build (or resume) the corpus in ``root``; returns a summary dict.
 
     ``sentences`` replaces :func:`build_sentence_pool` on a first run (tests
@@ -440,8 +506,13 @@ def build_corpus(root: str | Path, config: CorpusConfig, workers: int = 2,
     config, pool, voices = _load_or_make_state(root, config, eval_dir, sentences)
     test_sents, train_pool = hold_out_sentences(pool, config.test_utts, config)
     by_split = split_voices(voices, config)
-    log.info("voices: %d train, %d test; sentences: %d train, %d test", len(by_split["train"]),
-             len(by_split["test"]), sum(map(len, train_pool.values())), len(test_sents))
+    log.info(
+        "voices: %d train, %d test; sentences: %d train, %d test",
+        len(by_split["train"]),
+        len(by_split["test"]),
+        sum(map(len, train_pool.values())),
+        len(test_sents),
+    )
     summary: dict = {"config": config.to_json(), "splits": {}}
     for split in ("test", "train"):  # the small test split first: usable even if train is cut short
         writer = SplitWriter(root, split)
@@ -458,4 +529,3 @@ def build_corpus(root: str | Path, config: CorpusConfig, workers: int = 2,
         log.info("%s done: %s", split, summary["splits"][split])
     (root / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
-

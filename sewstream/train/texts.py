@@ -57,8 +57,10 @@ class Sentence:
 # --------------------------------------------------------------------------
 # Sentence splitting and filtering
 # --------------------------------------------------------------------------
-_PROTECT = re.compile(r"\b(" + "|".join(sorted(set(_ABBREVIATIONS) | {"st"}, key=len, reverse=True))
-                      + r"|[A-Z])\.(?=\s)", re.IGNORECASE)
+_PROTECT = re.compile(
+    r"\b(" + "|".join(sorted(set(_ABBREVIATIONS) | {"st"}, key=len, reverse=True)) + r"|[A-Z])\.(?=\s)",
+    re.IGNORECASE,
+)
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])")
 # An all-caps token of 2+ letters is usually an acronym (IBM, UNIX) that TTS
 # engines read unpredictably, so the label would not match the audio.
@@ -101,8 +103,9 @@ def split_sentences(text: str, max_words: int = MAX_WORDS) -> list[str]:
     return [p.strip(" ,;:") for p in pieces if p.strip(" ,;:")]
 
 
-def make_sentence(raw: str, source: str, min_words: int = MIN_WORDS,
-                  max_words: int = MAX_WORDS) -> Sentence | None:
+def make_sentence(
+    raw: str, source: str, min_words: int = MIN_WORDS, max_words: int = MAX_WORDS
+) -> Sentence | None:
     """Normalise one raw sentence; ``None`` if it is unusable for TTS training."""
     if _ACRONYM.search(raw):
         return None
@@ -160,8 +163,20 @@ class EvalFilter:
 # --------------------------------------------------------------------------
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 # Skipped: art/code/technical lists, non-English, and the ethnic-jokes file.
-_FORTUNE_SKIP = {"art", "ascii-art", "debian", "linux", "linuxcookie", "perl", "translate-me",
-                 "ethnic", "computers", "zippy", "startrek", "knghtbrd"}
+_FORTUNE_SKIP = {
+    "art",
+    "ascii-art",
+    "debian",
+    "linux",
+    "linuxcookie",
+    "perl",
+    "translate-me",
+    "ethnic",
+    "computers",
+    "zippy",
+    "startrek",
+    "knghtbrd",
+}
 
 
 def fortune_raw() -> Iterator[str]:
@@ -188,11 +203,13 @@ def austen_raw() -> Iterator[str]:
         log.warning("Rscript not found: apt-get install r-cran-janeaustenr")
         return
     books = "emma mansfieldpark northangerabbey persuasion prideprejudice".split()
-    script = ("suppressMessages(library(janeaustenr)); for (b in c(%s)) cat(get(b), sep='\\n')"
-              % ",".join(f"'{b}'" for b in books))
+    script = "suppressMessages(library(janeaustenr)); for (b in c(%s)) cat(get(b), sep='\\n')" % ",".join(
+        f"'{b}'" for b in books
+    )
     try:
-        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                             check=True, timeout=120).stdout
+        out = subprocess.run(
+            ["Rscript", "-e", script], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
     except (subprocess.SubprocessError, OSError) as exc:
         log.warning("janeaustenr unavailable (%s): apt-get install r-cran-janeaustenr", exc)
         return
@@ -208,8 +225,9 @@ def bible_raw() -> Iterator[str]:
         log.warning("bible not found: apt-get install bible-kjv")
         return
     try:
-        out = subprocess.run(["bible", "-l0", "gen1:1-rev22:21"], capture_output=True,
-                             text=True, check=True, timeout=120).stdout
+        out = subprocess.run(
+            ["bible", "-l0", "gen1:1-rev22:21"], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
     except (subprocess.SubprocessError, OSError) as exc:
         log.warning("bible failed (%s)", exc)
         return
@@ -260,8 +278,11 @@ def word_strings(rng: random.Random, count: int) -> Iterator[str]:
     if not WORDLIST.exists():
         log.warning("word list not found: apt-get install wamerican")
         return
-    words = [w for w in WORDLIST.read_text(encoding="utf-8", errors="replace").split()
-             if re.fullmatch(r"[a-z]{3,}", w)]
+    words = [
+        w
+        for w in WORDLIST.read_text(encoding="utf-8", errors="replace").split()
+        if re.fullmatch(r"[a-z]{3,}", w)
+    ]
     for _ in range(count):
         yield " ".join(rng.choice(words) for _ in range(rng.randint(2, 5)))
 
@@ -269,21 +290,76 @@ def word_strings(rng: random.Random, count: int) -> Iterator[str]:
 # --------------------------------------------------------------------------
 # Command-like phrases
 # --------------------------------------------------------------------------
-_KEYWORDS = ("yes no up down left right on off stop go zero one two three four five six "
-             "seven eight nine backward forward follow learn bed bird cat dog happy house "
-             "tree wow visual").split()
+_KEYWORDS = (
+    "yes no up down left right on off stop go zero one two three four five six "
+    "seven eight nine backward forward follow learn bed bird cat dog happy house "
+    "tree wow visual"
+).split()
 _RANKS = "ace two three four five six seven eight nine ten jack queen king".split()
 _SUITS = "hearts diamonds clubs spades".split()
-_DEVICES = ["lights", "light", "lamp", "fan", "heater", "radio", "television", "music",
-            "air conditioner", "oven", "kettle", "coffee machine", "computer", "printer",
-            "alarm", "camera", "microphone", "speaker", "dishwasher", "washing machine"]
+_DEVICES = [
+    "lights",
+    "light",
+    "lamp",
+    "fan",
+    "heater",
+    "radio",
+    "television",
+    "music",
+    "air conditioner",
+    "oven",
+    "kettle",
+    "coffee machine",
+    "computer",
+    "printer",
+    "alarm",
+    "camera",
+    "microphone",
+    "speaker",
+    "dishwasher",
+    "washing machine",
+]
 _ROOMS = ["kitchen", "bedroom", "living room", "bathroom", "garage", "office", "hallway", "garden"]
-_NAMES = ["mom", "dad", "john", "mary", "peter", "sarah", "david", "emma", "james", "linda",
-          "michael", "susan", "robert", "anna", "thomas", "lucy", "george", "alice", "henry", "kate"]
+_NAMES = [
+    "mom",
+    "dad",
+    "john",
+    "mary",
+    "peter",
+    "sarah",
+    "david",
+    "emma",
+    "james",
+    "linda",
+    "michael",
+    "susan",
+    "robert",
+    "anna",
+    "thomas",
+    "lucy",
+    "george",
+    "alice",
+    "henry",
+    "kate",
+]
 _UNITS = ["meters", "steps", "feet", "inches", "miles", "degrees", "minutes", "seconds", "hours"]
 _DIRECTIONS = ["forward", "backward", "left", "right", "up", "down"]
-_PLACES = ["london", "paris", "boston", "chicago", "new york", "seattle", "dublin", "sydney",
-           "toronto", "berlin", "madrid", "tokyo", "denver", "atlanta"]
+_PLACES = [
+    "london",
+    "paris",
+    "boston",
+    "chicago",
+    "new york",
+    "seattle",
+    "dublin",
+    "sydney",
+    "toronto",
+    "berlin",
+    "madrid",
+    "tokyo",
+    "denver",
+    "atlanta",
+]
 
 
 def _number(rng: random.Random) -> str:
@@ -314,20 +390,43 @@ def command_phrases(rng: random.Random, count: int) -> Iterator[str]:
         lambda: f"{rng.choice(['please call', 'phone', 'text', 'message'])} {rng.choice(names)}",
         lambda: f"turn {rng.choice(['on', 'off'])} the {rng.choice(_DEVICES)}",
         lambda: f"turn the {rng.choice(_DEVICES)} {rng.choice(['on', 'off', 'up', 'down'])}",
-        lambda: (f"switch {rng.choice(['on', 'off'])} the {rng.choice(_DEVICES)} in the "
-                 f"{rng.choice(_ROOMS)}"),
+        lambda: (
+            f"switch {rng.choice(['on', 'off'])} the {rng.choice(_DEVICES)} in the " f"{rng.choice(_ROOMS)}"
+        ),
         lambda: f"go {rng.choice(_DIRECTIONS)} {_number(rng)} {rng.choice(_UNITS[:5])}",
         lambda: f"move {rng.choice(_DIRECTIONS)}",
         lambda: f"set a timer for {_number(rng)} {rng.choice(['minutes', 'seconds', 'hours'])}",
-        lambda: (f"set an alarm for {rng.choice(_RANKS[1:10] + ['ten', 'eleven', 'twelve'])} "
-                 f"{rng.choice(['thirty', 'fifteen', 'forty five', 'o clock', 'a m', 'p m'])}"),
+        lambda: (
+            f"set an alarm for {rng.choice(_RANKS[1:10] + ['ten', 'eleven', 'twelve'])} "
+            f"{rng.choice(['thirty', 'fifteen', 'forty five', 'o clock', 'a m', 'p m'])}"
+        ),
         lambda: f"set the temperature to {_number(rng)} degrees",
         lambda: f"what is the weather {rng.choice(['today', 'tomorrow', 'like'])} in {rng.choice(_PLACES)}",
         lambda: f"{rng.choice(['open', 'close', 'lock', 'unlock'])} the {rng.choice(['door', 'window', 'garage', 'gate'])}",
-        lambda: rng.choice(["volume up", "volume down", "next song", "previous track", "pause",
-                            "play music", "stop the music", "mute", "cancel", "go back",
-                            "what time is it", "yes please", "no thanks", "okay", "start",
-                            "repeat that", "say that again", "help", "go home", "shut down"]),
+        lambda: rng.choice(
+            [
+                "volume up",
+                "volume down",
+                "next song",
+                "previous track",
+                "pause",
+                "play music",
+                "stop the music",
+                "mute",
+                "cancel",
+                "go back",
+                "what time is it",
+                "yes please",
+                "no thanks",
+                "okay",
+                "start",
+                "repeat that",
+                "say that again",
+                "help",
+                "go home",
+                "shut down",
+            ]
+        ),
     ]
     for _ in range(count):
         yield rng.choice(templates)()
@@ -345,9 +444,13 @@ TEXT_SOURCES: dict[str, Callable[[], Iterator[str]]] = {
 }
 
 
-def build_sentence_pool(seed: int = 0, eval_dir: Path | None = DEFAULT_EVAL_DIR,
-                        n_commands: int = 20000, n_word_strings: int = 5000,
-                        sources: Iterable[str] | None = None) -> dict[str, list[Sentence]]:
+def build_sentence_pool(
+    seed: int = 0,
+    eval_dir: Path | None = DEFAULT_EVAL_DIR,
+    n_commands: int = 20000,
+    n_word_strings: int = 5000,
+    sources: Iterable[str] | None = None,
+) -> dict[str, list[Sentence]]:
     """All usable sentences, per source, de-duplicated and eval-filtered.
 
     The order within each source is a seeded shuffle of the sorted unique

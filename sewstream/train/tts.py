@@ -96,14 +96,29 @@ def require_engine(engine: str) -> None:
     if engine not in _BINARIES:
         raise ValueError(f"unknown TTS engine {engine!r}; expected one of {ENGINES}")
     if not engine_available(engine):
-        raise TTSUnavailable(f"TTS engine {engine} is not installed: "
-                             f"apt-get install {_PACKAGES[engine]}")
+        raise TTSUnavailable(f"TTS engine {engine} is not installed: " f"apt-get install {_PACKAGES[engine]}")
 
 
 # Variants that are not plausible human speech (whisper, robots, effects).
-_ESPEAK_BAD_VARIANTS = {"whisper", "whisperf", "Demonic", "UniRobot", "anikaRobot", "croak",
-                        "Mr serious", "robosoft", "robosoft2", "robosoft3", "robosoft4",
-                        "robosoft5", "robosoft6", "robosoft7", "robosoft8", "Tweaky", "kaukovalta"}
+_ESPEAK_BAD_VARIANTS = {
+    "whisper",
+    "whisperf",
+    "Demonic",
+    "UniRobot",
+    "anikaRobot",
+    "croak",
+    "Mr serious",
+    "robosoft",
+    "robosoft2",
+    "robosoft3",
+    "robosoft4",
+    "robosoft5",
+    "robosoft6",
+    "robosoft7",
+    "robosoft8",
+    "Tweaky",
+    "kaukovalta",
+}
 
 
 @functools.cache
@@ -141,8 +156,12 @@ FESTIVAL_VOICE_ROOT = Path("/usr/share/festival/voices")
 def festival_voices() -> list[str]:
     """English festival voices (directory names under the voices tree)."""
     require_engine("festival")
-    found = [p.name for lang in ("english", "us") for p in (FESTIVAL_VOICE_ROOT / lang).glob("*")
-             if (p / "festvox").is_dir()]
+    found = [
+        p.name
+        for lang in ("english", "us")
+        for p in (FESTIVAL_VOICE_ROOT / lang).glob("*")
+        if (p / "festvox").is_dir()
+    ]
     return sorted(found)
 
 
@@ -173,31 +192,32 @@ def parse_wav(data: bytes) -> tuple[np.ndarray, int]:
         raise TTSError("engine did not produce a WAV file")
     pos, rate, channels = 12, 0, 1
     while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         body = pos + 8
         if cid == b"fmt ":
-            fmt, channels, rate = struct.unpack("<HHI", data[body:body + 8])
-            bits = struct.unpack("<H", data[body + 14:body + 16])[0]
+            fmt, channels, rate = struct.unpack("<HHI", data[body : body + 8])
+            bits = struct.unpack("<H", data[body + 14 : body + 16])[0]
             if fmt != 1 or bits != 16:
                 raise TTSError(f"unsupported WAV format {fmt}/{bits} bit")
         elif cid == b"data":
-            raw = data[body:body + min(size, len(data) - body)]
-            raw = raw[:len(raw) // (2 * channels) * 2 * channels]
+            raw = data[body : body + min(size, len(data) - body)]
+            raw = raw[: len(raw) // (2 * channels) * 2 * channels]
             pcm = np.frombuffer(raw, dtype="<i2").reshape(-1, channels).mean(axis=1)
             return (pcm / 32768.0).astype(np.float32), rate
         pos = body + size + (size & 1)
     raise TTSError("WAV file has no data chunk")
 
 
-def trim_silence(audio: np.ndarray, sr: int = SAMPLE_RATE, keep_s: float = 0.15,
-                 threshold_db: float = -45.0) -> np.ndarray:
+def trim_silence(
+    audio: np.ndarray, sr: int = SAMPLE_RATE, keep_s: float = 0.15, threshold_db: float = -45.0
+) -> np.ndarray:
     """Cut leading/trailing silence but keep ``keep_s`` of it on each side
     (hard-trimmed edges would teach the model that speech starts at sample 0)."""
     frame = sr // 100
     n = len(audio) // frame
     if n == 0:
         return audio
-    rms = np.sqrt(np.mean(audio[:n * frame].reshape(n, frame) ** 2, axis=1))
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1))
     active = np.flatnonzero(rms > max(rms.max() * 10 ** (threshold_db / 20), 1e-5))
     if active.size == 0:
         return audio[:0]
@@ -224,8 +244,9 @@ def _tmpdir() -> str:
 
 def _run(cmd: list[str], stdin: str | None = None) -> bytes:
     try:
-        proc = subprocess.run(cmd, input=stdin.encode() if stdin is not None else None,
-                              capture_output=True, timeout=_TIMEOUT_S)
+        proc = subprocess.run(
+            cmd, input=stdin.encode() if stdin is not None else None, capture_output=True, timeout=_TIMEOUT_S
+        )
     except subprocess.TimeoutExpired as exc:
         raise TTSError(f"{cmd[0]} timed out") from exc
     if proc.returncode != 0:
@@ -254,8 +275,21 @@ _FLITE_F0 = {"kal": 100.0, "kal16": 100.0, "awb": 125.0, "rms": 105.0, "slt": 17
 def _flite(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     out = os.path.join(_tmpdir(), f"flite-{os.getpid()}.wav")
     f0 = _FLITE_F0.get(voice.name, 120.0) * voice.pitch
-    _run(["flite", "-voice", voice.name, "--setf", f"duration_stretch={1.0 / voice.rate:.3f}",
-          "--setf", f"int_f0_target_mean={f0:.1f}", "-t", text, "-o", out])
+    _run(
+        [
+            "flite",
+            "-voice",
+            voice.name,
+            "--setf",
+            f"duration_stretch={1.0 / voice.rate:.3f}",
+            "--setf",
+            f"int_f0_target_mean={f0:.1f}",
+            "-t",
+            text,
+            "-o",
+            out,
+        ]
+    )
     with open(out, "rb") as fh:
         return parse_wav(fh.read())
 
@@ -266,8 +300,9 @@ class _FestivalSession:
     buffered when piped, stderr is not)."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(["festival", "--pipe"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            ["festival", "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self.count = 0
         self.buf = b""
 
@@ -316,13 +351,17 @@ def _festival(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     cmd = f"(voice_{voice.name})"
     if hts:
         # HTS: speed via hts_engine "-r"; pitch handled by resampling below.
-        cmd += (f'(set! hts_engine_params (append {voice.name}::hts_engine_params '
-                f'(list (list "-r" {voice.rate / voice.pitch:.3f}))))')
+        cmd += (
+            f"(set! hts_engine_params (append {voice.name}::hts_engine_params "
+            f'(list (list "-r" {voice.rate / voice.pitch:.3f}))))'
+        )
     else:
         # Diphone voices: voice defaults are Duration_Stretch 1.1 and F0 mean 105 Hz.
-        cmd += (f"(Parameter.set 'Duration_Stretch {1.1 / voice.rate:.3f})"
-                f"(set! int_lr_params (cons (list 'target_f0_mean {105 * voice.pitch:.1f}) "
-                f"(cdr int_lr_params)))")
+        cmd += (
+            f"(Parameter.set 'Duration_Stretch {1.1 / voice.rate:.3f})"
+            f"(set! int_lr_params (cons (list 'target_f0_mean {105 * voice.pitch:.1f}) "
+            f"(cdr int_lr_params)))"
+        )
     if os.path.exists(out):
         os.remove(out)
     cmd += f'(utt.save.wave (utt.synth (Utterance Text "{text}")) "{out}" \'riff)'

@@ -17,11 +17,38 @@ import re
 import unicodedata
 
 VOCAB: dict[str, int] = {
-    "<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4,
-    "E": 5, "T": 6, "A": 7, "O": 8, "N": 9, "I": 10, "H": 11, "S": 12, "R": 13,
-    "D": 14, "L": 15, "U": 16, "M": 17, "W": 18, "C": 19, "F": 20, "G": 21,
-    "Y": 22, "P": 23, "B": 24, "V": 25, "K": 26, "'": 27, "X": 28, "J": 29,
-    "Q": 30, "Z": 31,
+    "<pad>": 0,
+    "<s>": 1,
+    "</s>": 2,
+    "<unk>": 3,
+    "|": 4,
+    "E": 5,
+    "T": 6,
+    "A": 7,
+    "O": 8,
+    "N": 9,
+    "I": 10,
+    "H": 11,
+    "S": 12,
+    "R": 13,
+    "D": 14,
+    "L": 15,
+    "U": 16,
+    "M": 17,
+    "W": 18,
+    "C": 19,
+    "F": 20,
+    "G": 21,
+    "Y": 22,
+    "P": 23,
+    "B": 24,
+    "V": 25,
+    "K": 26,
+    "'": 27,
+    "X": 28,
+    "J": 29,
+    "Q": 30,
+    "Z": 31,
 }
 PAD_ID = VOCAB["<pad>"]  # also the CTC blank, as in wav2vec2
 UNK_ID = VOCAB["<unk>"]
@@ -45,12 +72,21 @@ def decode(ids: list[int]) -> str:
 # --------------------------------------------------------------------------
 # Integer to words
 # --------------------------------------------------------------------------
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve "
-         "thirteen fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve "
+    "thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
-_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",
-                      "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+_ORDINAL_IRREGULAR = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 
 def _below_thousand(n: int) -> list[str]:
@@ -118,7 +154,7 @@ def year_to_words(n: int) -> str:
 
 
 def _plural_number(words: str) -> str:
-    """"nineteen eighty" -> "nineteen eighties" (for 1980s)."""
+    """ "nineteen eighty" -> "nineteen eighties" (for 1980s)."""
     head, _, last = words.rpartition(" ")
     last = last[:-1] + "ies" if last.endswith("y") else last + "s"
     return f"{head} {last}".strip()
@@ -130,22 +166,61 @@ def _plural_number(words: str) -> str:
 # Title abbreviations are only expanded with their period, so "Dr" inside
 # ordinary prose ("Dr Who") is not guessed at; St. is SAINT before a name.
 _ABBREVIATIONS: dict[str, str] = {
-    "mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor", "prof": "professor",
-    "jr": "junior", "sr": "senior", "capt": "captain", "col": "colonel", "gen": "general",
-    "lt": "lieutenant", "sgt": "sergeant", "gov": "governor", "rev": "reverend",
-    "hon": "honorable", "mt": "mount", "vs": "versus", "etc": "et cetera",
-    "no": "number", "dept": "department", "approx": "approximately", "ave": "avenue",
-    "jan": "january", "feb": "february", "aug": "august", "sept": "september",
-    "oct": "october", "nov": "november", "dec": "december",
+    "mr": "mister",
+    "mrs": "missus",
+    "ms": "miss",
+    "dr": "doctor",
+    "prof": "professor",
+    "jr": "junior",
+    "sr": "senior",
+    "capt": "captain",
+    "col": "colonel",
+    "gen": "general",
+    "lt": "lieutenant",
+    "sgt": "sergeant",
+    "gov": "governor",
+    "rev": "reverend",
+    "hon": "honorable",
+    "mt": "mount",
+    "vs": "versus",
+    "etc": "et cetera",
+    "no": "number",
+    "dept": "department",
+    "approx": "approximately",
+    "ave": "avenue",
+    "jan": "january",
+    "feb": "february",
+    "aug": "august",
+    "sept": "september",
+    "oct": "october",
+    "nov": "november",
+    "dec": "december",
 }
 _SYMBOLS = {"&": " and ", "%": " percent", "+": " plus ", "=": " equals ", "@": " at "}
-_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
-             "€": ("euro", "euros", "cent", "cents")}
-_UNICODE_PUNCT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'",
-                                "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": " - ",
-                                "\u2026": "...", "\u00a0": " ", "`": "'"})
-_URLISH = re.compile(r"(https?://|www\.|\S+@\S+\.\w|\w+\.(com|org|net|edu|gov|html?)\b|[/\\]\w+[/\\]|[_{}<>|~^\[\]])",
-                     re.IGNORECASE)
+_CURRENCY = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "€": ("euro", "euros", "cent", "cents"),
+}
+_UNICODE_PUNCT = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201b": "'",
+        "\u02bc": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": " - ",
+        "\u2026": "...",
+        "\u00a0": " ",
+        "`": "'",
+    }
+)
+_URLISH = re.compile(
+    r"(https?://|www\.|\S+@\S+\.\w|\w+\.(com|org|net|edu|gov|html?)\b|[/\\]\w+[/\\]|[_{}<>|~^\[\]])",
+    re.IGNORECASE,
+)
 _NUM = r"\d{1,3}(?:,\d{3})+|\d+"
 
 
@@ -207,8 +282,10 @@ def _abbreviation(m: re.Match[str]) -> str:
     return (expansion.capitalize() if word[0].isupper() else expansion) + " "
 
 
-_ABBR_RE = re.compile(r"\b(" + "|".join(sorted(set(_ABBREVIATIONS) | {"st"}, key=len, reverse=True))
-                      + r")\.(?=\s*(\S?))", re.IGNORECASE)
+_ABBR_RE = re.compile(
+    r"\b(" + "|".join(sorted(set(_ABBREVIATIONS) | {"st"}, key=len, reverse=True)) + r")\.(?=\s*(\S?))",
+    re.IGNORECASE,
+)
 _RULES: list[tuple[re.Pattern[str], object]] = [
     # Every rule needs a "." or a digit to fire (see _expand's fast path).
     (re.compile(r"\be\.g\.", re.I), " for example "),
@@ -220,8 +297,10 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"([$£€])\s?(" + _NUM + r")(?:\.(\d{1,2}))?\b"), _money),
     (re.compile(r"\b(\d{1,2}):(\d{2})\b"), _time),
     (re.compile(r"\b(" + _NUM + r")\.(\d+)\b"), _decimal),
-    (re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(?:st|nd|rd|th)\b", re.I),
-     lambda m: f" {ordinal_words(_num(m.group(1)))} "),
+    (
+        re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(?:st|nd|rd|th)\b", re.I),
+        lambda m: f" {ordinal_words(_num(m.group(1)))} ",
+    ),
     (re.compile(r"\b(\d+0)'?s\b"), _decade),
     # Letter/digit mixes ("MP3", "4x4") are left alone and rejected below.
     (re.compile(r"(?<![A-Za-z\d])(" + _NUM + r")(?![A-Za-z\d])"), _plain_number),

@@ -3,9 +3,20 @@
 import numpy as np
 import pytest
 
-from sewstream.train.augment import (Augmenter, active_power, add_noise, babble_noise, band_limit,
-                                     colored_noise, hard_clip, mu_law, pad_silence, reverberate,
-                                     speed_perturb, synthetic_rir)
+from sewstream.train.augment import (
+    Augmenter,
+    active_power,
+    add_noise,
+    babble_noise,
+    band_limit,
+    colored_noise,
+    hard_clip,
+    mu_law,
+    pad_silence,
+    reverberate,
+    speed_perturb,
+    synthetic_rir,
+)
 
 SR = 16000
 
@@ -20,7 +31,7 @@ def fake_speech(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
     env = np.clip(np.sin(2 * np.pi * 3 * t), 0, None) ** 2
     x = 0.3 * x * env + 0.001 * rng.standard_normal(len(t))
     x[: SR // 5] = 0
-    x[-SR // 5:] = 0
+    x[-SR // 5 :] = 0
     return x.astype(np.float32)
 
 
@@ -34,8 +45,14 @@ def test_speed_perturb_changes_length_by_ratio(factor):
 def test_length_preserving_transforms():
     x = fake_speech()
     rng = np.random.default_rng(0)
-    outs = [reverberate(x, synthetic_rir(rng, 0.6)), band_limit(x, 300, 3400), band_limit(x, 0, 4000),
-            mu_law(x), hard_clip(x, 0.02), add_noise(x, colored_noise(len(x), rng, 1.0), 10)]
+    outs = [
+        reverberate(x, synthetic_rir(rng, 0.6)),
+        band_limit(x, 300, 3400),
+        band_limit(x, 0, 4000),
+        mu_law(x),
+        hard_clip(x, 0.02),
+        add_noise(x, colored_noise(len(x), rng, 1.0), 10),
+    ]
     assert all(len(o) == len(x) for o in outs)
     assert len(pad_silence(x, 100, 50)) == len(x) + 150
 
@@ -72,15 +89,15 @@ def test_rir_decay_matches_rt60():
     rt60 = 0.5
     rir = synthetic_rir(np.random.default_rng(0), rt60)
     energy = rir[1:].astype(np.float64) ** 2  # skip the direct path
-    early = energy[int(0.05 * SR):int(0.10 * SR)].mean()
-    late = energy[int(0.30 * SR):int(0.35 * SR)].mean()
+    early = energy[int(0.05 * SR) : int(0.10 * SR)].mean()
+    late = energy[int(0.30 * SR) : int(0.35 * SR)].mean()
     decay_db = 10 * np.log10(early / late)  # expected 60 dB * 0.25 s / rt60 = 30 dB
     assert 22 < decay_db < 38
 
 
 def test_band_limit_removes_out_of_band_energy():
     t = np.arange(SR) / SR
-    x = (np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 6000 * t) + np.sin(2 * np.pi * 100 * t))
+    x = np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 6000 * t) + np.sin(2 * np.pi * 100 * t)
     y = band_limit(x.astype(np.float32), 300, 3400)
     spec = np.abs(np.fft.rfft(y))
     assert spec[1000] > 100 * spec[6000] and spec[1000] > 100 * spec[100]
@@ -93,8 +110,17 @@ def test_mu_law_is_close_but_lossy():
     assert 0 < err < 0.01
 
 
-ALL_ON = dict(p_speed=1.0, p_reverb=1.0, p_pad=1.0, p_noise=1.0, p_lowpass=1.0, p_highpass=1.0,
-              p_mulaw=1.0, p_clip=1.0, p_gain=1.0)
+ALL_ON = dict(
+    p_speed=1.0,
+    p_reverb=1.0,
+    p_pad=1.0,
+    p_noise=1.0,
+    p_lowpass=1.0,
+    p_highpass=1.0,
+    p_mulaw=1.0,
+    p_clip=1.0,
+    p_gain=1.0,
+)
 
 
 def test_augmenter_deterministic_given_rng():

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from sewstream.train import tts
-from sewstream.train.corpus import (CorpusConfig, CorpusReader, SplitWriter, build_corpus,
-                                    hold_out_sentences, split_voices)
+from sewstream.train.corpus import (
+    CorpusConfig,
+    CorpusReader,
+    SplitWriter,
+    build_corpus,
+    hold_out_sentences,
+    split_voices,
+)
 from sewstream.train.texts import Sentence
 from sewstream.train.tts import Voice
 
@@ -61,12 +67,19 @@ def test_writer_drops_entries_whose_audio_is_missing(tmp_path):
 
 def test_voice_and_sentence_holdout():
     cfg = CorpusConfig(test_espeak_variants=("m5",), test_voices=("flite:rms",))
-    voices = [Voice("espeak-ng", "en-us", "m5"), Voice("espeak-ng", "en-gb", "m5"),
-              Voice("espeak-ng", "en-us", "m3"), Voice("flite", "rms"), Voice("flite", "slt")]
+    voices = [
+        Voice("espeak-ng", "en-us", "m5"),
+        Voice("espeak-ng", "en-gb", "m5"),
+        Voice("espeak-ng", "en-us", "m3"),
+        Voice("flite", "rms"),
+        Voice("flite", "slt"),
+    ]
     parts = split_voices(voices, cfg)
     assert {v.key for v in parts["test"]} == {"espeak-ng:en-us+m5", "espeak-ng:en-gb+m5", "flite:rms"}
-    pool = {"austen": [Sentence(f"A {i}", f"a {i}", "austen") for i in range(50)],
-            "commands": [Sentence(f"C {i}", f"c {i}", "commands") for i in range(50)]}
+    pool = {
+        "austen": [Sentence(f"A {i}", f"a {i}", "austen") for i in range(50)],
+        "commands": [Sentence(f"C {i}", f"c {i}", "commands") for i in range(50)],
+    }
     test, train = hold_out_sentences(pool, 20, cfg)
     train_texts = {s.text for v in train.values() for s in v}
     assert len(test) == 20 and not train_texts & {s.text for s in test}
@@ -75,7 +88,7 @@ def test_voice_and_sentence_holdout():
 
 def _tiny_pool() -> dict[str, list[Sentence]]:
     words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
-    sents = [" ".join(words[i:i + 2 + i % 4]) for i in range(len(words) - 5)]
+    sents = [" ".join(words[i : i + 2 + i % 4]) for i in range(len(words) - 5)]
     return {"commands": [Sentence(s.upper(), s, "commands") for s in sents]}
 
 
@@ -84,12 +97,17 @@ def _config(hours: float) -> CorpusConfig:
 
 
 def _dump(root):
-    return ((root / "train.jsonl").read_text(), (root / "train.pcm").read_bytes(),
-            (root / "test.jsonl").read_text())
+    return (
+        (root / "train.jsonl").read_text(),
+        (root / "train.pcm").read_bytes(),
+        (root / "test.jsonl").read_text(),
+    )
 
 
-@pytest.mark.skipif(not tts.engine_available("espeak-ng"),
-                    reason="espeak-ng not installed (apt-get install espeak-ng); CI has no TTS engines")
+@pytest.mark.skipif(
+    not tts.engine_available("espeak-ng"),
+    reason="espeak-ng not installed (apt-get install espeak-ng); CI has no TTS engines",
+)
 def test_build_resume_is_deterministic(tmp_path):
     ref, res = tmp_path / "ref", tmp_path / "resumed"
     build_corpus(ref, _config(15 / 3600), workers=2, eval_dir=None, sentences=_tiny_pool())

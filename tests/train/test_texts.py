@@ -2,8 +2,14 @@
 
 import random
 
-from sewstream.train.texts import (EvalFilter, build_sentence_pool, command_phrases, load_eval_transcripts,
-                                   make_sentence, split_sentences)
+from sewstream.train.texts import (
+    EvalFilter,
+    build_sentence_pool,
+    command_phrases,
+    load_eval_transcripts,
+    make_sentence,
+    split_sentences,
+)
 from sewstream.train.vocab import ALPHABET
 
 

@@ -28,7 +28,7 @@ def test_parse_wav(bogus):
 def test_trim_silence_keeps_margin():
     sr = 16000
     x = np.zeros(3 * sr, np.float32)
-    x[sr:2 * sr] = 0.5 * np.sin(np.arange(sr) / 5)
+    x[sr : 2 * sr] = 0.5 * np.sin(np.arange(sr) / 5)
     y = trim_silence(x, sr, keep_s=0.15)
     assert abs(len(y) - (sr + 2 * int(0.15 * sr))) <= sr // 100
     assert np.abs(y[: int(0.1 * sr)]).max() == 0  # some silence kept in front
@@ -53,8 +53,12 @@ def _duration(voice: Voice, text: str) -> float:
     return len(synthesize(voice, text)) / tts.SAMPLE_RATE
 
 
-ENGINE_VOICES = [Voice("espeak-ng", "en-us", "m3"), Voice("flite", "slt"),
-                 Voice("festival", "kal_diphone"), Voice("festival", "cmu_us_slt_arctic_hts")]
+ENGINE_VOICES = [
+    Voice("espeak-ng", "en-us", "m3"),
+    Voice("flite", "slt"),
+    Voice("festival", "kal_diphone"),
+    Voice("festival", "cmu_us_slt_arctic_hts"),
+]
 
 
 @pytest.mark.parametrize("voice", ENGINE_VOICES, ids=lambda v: v.key)
