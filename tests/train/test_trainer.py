@@ -13,25 +13,10 @@ from sewstream.train.corpus import CorpusReader, SplitWriter
 from sewstream.train.recipe import Recipe
 from sewstream.train.trainer import EvalSet, Trainer, greedy_decode, lr_at, tokenizer
 
-TINY = dict(
-    vocab_size=32,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=48,
-    conv_dim=(16, 16, 32),
-    conv_stride=(5, 4, 16),
-    conv_kernel=(10, 4, 16),
-    feat_extract_norm="layer",
-    conv_bias=True,
-    num_conv_pos_embeddings=8,
-    num_conv_pos_embedding_groups=2,
-    squeeze_factor=2,
-    hidden_dropout=0.1,
-    mask_time_prob=0.1,
-    mask_time_length=2,
-    layerdrop=0.0,
-)
+TINY = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+            conv_dim=(16, 16, 32), conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), feat_extract_norm="layer",
+            conv_bias=True, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, squeeze_factor=2,
+            hidden_dropout=0.1, mask_time_prob=0.1, mask_time_length=2, layerdrop=0.0)
 
 
 @pytest.fixture
@@ -43,42 +28,22 @@ def corpus(tmp_path):
         writer = SplitWriter(tmp_path / "corpus", split)
         for i in range(n):
             text = " ".join(rng.choice(words, 2))
-            audio = (
-                0.1 * np.sin(np.arange(int(rng.integers(6000, 16000))) * (0.05 + 0.01 * len(text)))
-                + 0.01 * rng.standard_normal(1)
-            ).astype(np.float32)
+            audio = (0.1 * np.sin(np.arange(int(rng.integers(6000, 16000))) * (0.05 + 0.01 * len(text)))
+                     + 0.01 * rng.standard_normal(1)).astype(np.float32)
             writer.append({"id": f"{split}-{i}", "engine": "synthetic", "voice": "v", "text": text}, audio)
         writer.close()
     return tmp_path / "corpus"
 
 
 def recipe(corpus) -> Recipe:
-    return Recipe(
-        corpus=str(corpus),
-        architecture=dict(TINY),
-        batch_seconds=3.0,
-        warmup_steps=2,
-        total_steps=50,
-        augment_from_step=2,
-        augment_ramp_steps=2,
-        spec_augment_from_step=3,
-        eval_every=4,
-        eval_utterances=4,
-        log_every=2,
-        curriculum_steps=4,
-        max_utterance_seconds=1.0,
-    )
+    return Recipe(corpus=str(corpus), architecture=dict(TINY), batch_seconds=3.0, warmup_steps=2, total_steps=50,
+                  augment_from_step=2, augment_ramp_steps=2, spec_augment_from_step=3, eval_every=4,
+                  eval_utterances=4, log_every=2, curriculum_steps=4, max_utterance_seconds=1.0)
 
 
 def trainer(corpus, run_dir) -> Trainer:
     test = CorpusReader(corpus, "test")
-    evals = [
-        EvalSet(
-            "synthetic-test",
-            [test.audio(i) for i in range(len(test))],
-            [test.text(i) for i in range(len(test))],
-        )
-    ]
+    evals = [EvalSet("synthetic-test", [test.audio(i) for i in range(len(test))], [test.text(i) for i in range(len(test))])]
     return Trainer(recipe(corpus), run_dir, CorpusReader(corpus, "train"), evals, log=lambda _: None)
 
 
@@ -92,11 +57,8 @@ def test_resume_reproduces_an_uninterrupted_run(corpus, tmp_path):
     resumed.run(max_steps=6)
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), name
-    losses = [
-        json.loads(line)["loss"]
-        for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()
-        if "loss" in line
-    ]
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()
+              if "loss" in line]
     assert len(losses) == 3 and all(np.isfinite(losses))
 
 
@@ -105,8 +67,7 @@ def test_eval_exports_a_loadable_checkpoint(corpus, tmp_path):
     t.run(max_steps=4)
     best = tmp_path / "run" / "best"
     assert {"config.json", "model.safetensors", "vocab.json", "preprocessor_config.json", "eval.json"} <= {
-        p.name for p in best.iterdir()
-    }
+        p.name for p in best.iterdir()}
     model = load_model(best)
     test = CorpusReader(corpus, "test")
     ours = greedy_decode(model, [test.audio(0)], tokenizer())
