@@ -298,6 +298,76 @@ class CorpusReader:
                 if line.endswith("\n"):  # a build may be appending right now
                     self.entries.append(json.loads(line))
         self._pcm: np.memmap | None = None
+        # Seconds per utterance (for length bucketing), computed once.
+        self.durations = np.array([e["num_samples"] for e in self.entries], float) / SAMPLE_RATE
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _map(self) -> np.memmap:
+        if self._pcm is None:
+            n = self.entries[-1]["offset"] + self.entries[-1]["num_samples"] if self.entries else 0
+            self._pcm = np.memmap(self.root / f"{self.split}.pcm", dtype="<i2", mode="r", shape=(n,))
+        return self._pcm
+
+    def audio(self, i: int) -> np.ndarray:
+        e = self.entries[i]
+        pcm = self._map()[e["offset"] : e["offset"] + e["num_samples"]]
+        return pcm.astype(np.float32) / 32768.0
+
+    def text(self, i: int) -> str:
+        return self.entries[i]["text"]
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
+        return self.audio(i), self.text(i)
+
+    @property
+    def hours(self) -> float:
+        return self.samples / SAMPLE_RATE / 3600
+
+    def append(self, entry: dict, audio: np.ndarray) -> None:
+        pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
+        entry = {**entry, "offset": self.end, "num_samples": int(len(pcm))}
+        self.pcm.write(pcm.tobytes())
+        self.pcm.flush()  # audio reaches the OS before its manifest line does
+        self._since_sync += 1
+        if self._since_sync >= self.FSYNC_EVERY:
+            os.fsync(self.pcm.fileno())
+        self.manifest.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self.manifest.flush()
+        if self._since_sync >= self.FSYNC_EVERY:
+            os.fsync(self.manifest.fileno())
+            self._since_sync = 0
+        self.entries.append(entry)
+        self.ids.add(entry["id"])
+        self.end += len(pcm)
+        self.samples += len(pcm)
+
+    def close(self) -> None:
+        for fh in (self.pcm, self.manifest):
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+
+
+class CorpusReader:
+    """Random access to one split: ``reader[i] -> (float32 audio, text)``.
+
+    The pcm file is memory-mapped lazily on first access, so a reader can be
+    created in the main process and used in forked data-loader workers.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train") -> None:
+        self.root = Path(root)
+        self.split = split
+        self.entries: list[dict] = []
+        with open(self.root / f"{split}.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                if line.endswith("\n"):  # a build may be appending right now
+                    self.entries.append(json.loads(line))
+        self._pcm: np.memmap | None = None
+        # Seconds per utterance (for length bucketing), computed once.
+        self.durations = np.array([e["num_samples"] for e in self.entries], float) / SAMPLE_RATE
 
     def __len__(self) -> int:
         return len(self.entries)
