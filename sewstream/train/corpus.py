@@ -422,6 +422,9 @@ def _run_split(
         dynamic_ncols=True,
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
         file=sys.stderr,
+        # Audio seconds as whole numbers; hours and real-time factor go in the postfix.
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit} "
+        "[{elapsed}<{remaining}{postfix}]",
     )
     stats = {"written": 0, "failed": 0, "audio_s": 0.0, "synth_s": 0.0}
     t_start = last_log = time.monotonic()
