@@ -4,8 +4,15 @@
     python scripts/build_corpus.py --out /work/data/corpus --hours 30 --test-utts 400 --workers 2 --seed 0
 
 Re-running the same command continues an interrupted build; a larger
-``--hours`` grows an existing corpus.  Needs the Debian packages listed in
-``sewstream/train/tts.py`` and ``sewstream/train/texts.py``.
+``--hours`` grows an existing corpus.  Debian packages (engines, voices, texts):
+
+    apt-get update
+    apt-get install --no-install-recommends espeak-ng flite festival festvox-kallpc16k \
+        festvox-kdlpc16k festvox-us-slt-hts fortunes fortunes-min wordnet-base bible-kjv \
+        dict-devil wamerican miscfiles r-cran-janeaustenr
+
+Missing text sources are skipped with a warning; missing engines drop out of
+the engine mix (at least one is required).
 """
 
 from __future__ import annotations
