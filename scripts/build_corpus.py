@@ -7,9 +7,10 @@ Re-running the same command continues an interrupted build; a larger
 ``--hours`` grows an existing corpus.  Debian packages (engines, voices, texts):
 
     apt-get update
-    apt-get install --no-install-recommends espeak-ng flite festival festvox-kallpc16k \
-        festvox-kdlpc16k festvox-us-slt-hts fortunes fortunes-min wordnet-base bible-kjv \
-        dict-devil wamerican miscfiles r-cran-janeaustenr
+    apt-get install --no-install-recommends espeak-ng flite festival
+    apt-get install --no-install-recommends festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+    apt-get install --no-install-recommends fortunes fortunes-min wordnet-base bible-kjv
+    apt-get install --no-install-recommends dict-devil wamerican miscfiles r-cran-janeaustenr
 
 Missing text sources are skipped with a warning; missing engines drop out of
 the engine mix (at least one is required).
