@@ -58,7 +58,7 @@ class CorpusConfig:
     # Share of *utterances* per engine; espeak-ng has hundreds of voices, the
     # others few but more natural ones, so none of them may dominate.
     engine_weights: dict[str, float] = field(
-        default_factory=lambda: {"espeak-ng": 0.45, "flite": 0.35, "festival": 0.20}
+        default_factory=lambda: {"espeak-ng": 0.40, "flite": 0.36, "festival": 0.24}
     )
     # Within-engine voice weights (default 1); kal appears in three engines.
     voice_weights: dict[str, float] = field(
@@ -82,7 +82,7 @@ class CorpusConfig:
             "words": 0.09,
         }
     )
-    rate_range: tuple[float, float] = (0.82, 1.25)  # log-uniform
+    rate_range: tuple[float, float] = (0.75, 1.15)  # log-uniform; TTS defaults are fast
     pitch_range: tuple[float, float] = (0.85, 1.18)  # log-uniform
     # Held-out speakers: these voice keys (or espeak variants, any accent) are test-only.
     test_espeak_variants: tuple[str, ...] = ("m5", "f3", "Andy", "belinda", "klatt4", "travis")

@@ -257,7 +257,9 @@ def _run(cmd: list[str], stdin: str | None = None) -> bytes:
 # --------------------------------------------------------------------------
 # Engines
 # --------------------------------------------------------------------------
-_ESPEAK_WPM = 175  # espeak-ng's default speed
+# Rate 1.0 for espeak-ng: its own default (175 wpm) comes out at ~200 words per
+# minute of audio, faster than read speech (LibriSpeech/LibriVox here: ~170).
+_ESPEAK_WPM = 160
 
 
 def _espeak(voice: Voice, text: str) -> tuple[np.ndarray, int]:
