@@ -45,6 +45,7 @@ def active_power(audio: np.ndarray, sr: int = SAMPLE_RATE, floor_db: float = 30.
 
 
 def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """Scale by ``gain_db`` decibels."""
     return audio * np.float32(10 ** (gain_db / 20))
 
 
@@ -199,6 +200,7 @@ def hard_clip(audio: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def pad_silence(audio: np.ndarray, lead: int, trail: int) -> np.ndarray:
+    """Add ``lead``/``trail`` samples of silence (noise added later fills them)."""
     return np.concatenate([np.zeros(lead, np.float32), audio, np.zeros(trail, np.float32)])
 
 

@@ -103,6 +103,8 @@ class CorpusConfig:
 
 @dataclass(frozen=True)
 class PlanItem:
+    """One utterance to synthesise: its id, split, voice (with prosody) and sentence."""
+
     id: str
     split: str
     voice: Voice
@@ -110,6 +112,7 @@ class PlanItem:
 
 
 def is_test_voice(voice: Voice, config: CorpusConfig) -> bool:
+    """True for held-out speakers (espeak-ng variants in any accent, or exact voice keys)."""
     if voice.engine == "espeak-ng":
         return voice.variant in config.test_espeak_variants
     return voice.key in config.test_voices
@@ -255,6 +258,7 @@ class SplitWriter:
 
     @property
     def hours(self) -> float:
+        """Audio hours stored so far."""
         return self.samples / SAMPLE_RATE / 3600
 
     def append(self, entry: dict, audio: np.ndarray) -> None:
@@ -311,11 +315,13 @@ class CorpusReader:
         return self._pcm
 
     def audio(self, i: int) -> np.ndarray:
+        """Utterance ``i`` as float32 in [-1, 1) at 16 kHz."""
         e = self.entries[i]
         pcm = self._map()[e["offset"] : e["offset"] + e["num_samples"]]
         return pcm.astype(np.float32) / 32768.0
 
     def text(self, i: int) -> str:
+        """Normalised transcript of utterance ``i``."""
         return self.entries[i]["text"]
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
@@ -323,6 +329,7 @@ class CorpusReader:
 
     @property
     def hours(self) -> float:
+        """Total audio hours in this split."""
         return float(self.durations.sum()) / 3600
 
     def summary(self) -> dict:

@@ -77,6 +77,7 @@ class Voice:
         return f"{self.engine}:{self.name}" + (f"+{self.variant}" if self.variant else "")
 
     def with_prosody(self, rate: float, pitch: float) -> Voice:
+        """The same speaker with other rate/pitch factors."""
         return replace(self, rate=rate, pitch=pitch)
 
 
@@ -143,6 +144,7 @@ def espeak_voices() -> tuple[list[str], list[str]]:
 
 @functools.cache
 def flite_voices() -> list[str]:
+    """Voices compiled into the installed flite."""
     require_engine("flite")
     out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
     names = out.split(":", 1)[-1].split()
