@@ -61,7 +61,8 @@ def main() -> int:
         eval_sets.append(EvalSet("real", [c.audio for c in clips], [c.text for c in clips]))
     print(f"train: {len(train)} utterances; eval: " + ", ".join(f"{s.name} ({len(s.texts)})" for s in eval_sets),
           flush=True)
-    Trainer(recipe, run, train, eval_sets, log=lambda m: print(m, flush=True)).run(args.steps, args.minutes)
+    Trainer(recipe, run, train, eval_sets, log=lambda m: print(m, flush=True),
+            reload_train=lambda: CorpusReader(recipe.corpus, "train")).run(args.steps, args.minutes)
     return 0
 
 

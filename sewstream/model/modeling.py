@@ -212,6 +212,16 @@ class SEWForCTC(_WithBackbone):
         return CTCOutput(logits, loss, out.hidden_states, out.attentions)
 
 
+    def logits_from_features(self, features: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """CTC logits from ``backbone.features`` output: the part after the conv encoder.
+
+        The conv features of a frame depend only on its own 400 samples, so a streaming
+        caller can compute them once per frame and re-run only this part per window.
+        """
+        hidden = self.backbone.encoder(features, frame_mask).last_hidden_state
+        return self.lm_head(self.dropout(hidden))
+
+
 def ctc_loss(logits: torch.Tensor, labels: torch.Tensor, logit_lengths: torch.Tensor, *, blank: int = 0,
              reduction: str = "mean", zero_infinity: bool = False, ignore_index: int = -100) -> torch.Tensor:
     """CTC loss from padded (B, U) labels; ``ignore_index`` (and blank) entries are not targets."""

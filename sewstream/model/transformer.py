@@ -85,13 +85,16 @@ class SEWEncoder(SqueezedEncoder):
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        # Training-time progressive depth: use only the first N layers (None: all). Not part
+        # of the config; a saved model always runs every layer.
+        self.active_layers: int | None = None
 
     def transform(self, x, key_mask, output_hidden_states, output_attentions):
         x = self.dropout(self.layer_norm(x))
         bias = key_padding_bias(key_mask, x.dtype)
         hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
-        for layer in self.layers:
+        for layer in self.layers[: self.active_layers]:
             if self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop:
                 continue  # LayerDrop (Fan et al. 2019): skip whole layers while training
             x, weights = layer(x, bias, output_attentions)

@@ -48,7 +48,7 @@ class Recipe:
     # optimisation
     lr: float = 1e-3
     warmup_steps: int = 500
-    total_steps: int = 60_000          # cosine decay to min_lr_ratio * lr by then
+    total_steps: int = 40_000          # cosine decay to min_lr_ratio * lr by then
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)
@@ -57,6 +57,10 @@ class Recipe:
     # residual branches start small, so every post-LN layer begins close to identity and a
     # deep stack trains like a shallow one until the branches grow (see the model card)
     residual_init_scale: float = 0.1
+    # progressive depth: [step, active layers] pairs; deep post-LN stacks sit on the CTC blank
+    # plateau far longer than shallow ones, so start shallow and switch further layers on
+    depth_schedule: list = field(default_factory=lambda: [[0, 2], [4000, 4], [7000, 6], [10000, 8],
+                                                          [13000, 10], [16000, 12]])
     # batches: contiguous runs of length-sorted utterances, about batch_seconds of padded audio
     batch_seconds: float = 40.0
     max_utterance_seconds: float = 16.0

@@ -46,6 +46,15 @@ def lr_at(recipe: Recipe, step: int) -> float:
     return recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def active_layers(recipe: Recipe, step: int) -> int:
+    """Transformer layers in use at ``step`` under the recipe's depth schedule."""
+    layers = recipe.architecture["num_hidden_layers"]
+    for start, n in recipe.depth_schedule:
+        if step >= start:
+            layers = min(n, recipe.architecture["num_hidden_layers"])
+    return layers
+
+
 def fresh_model(recipe: Recipe) -> SEWForCTC:
     torch.manual_seed(recipe.seed)
     model = build_model(recipe.model_config(), "SEWForCTC")
@@ -89,8 +98,10 @@ def greedy_decode(model: SEWForCTC, audios: list[np.ndarray], tok: CTCTokenizer,
 
 class Trainer:
     def __init__(self, recipe: Recipe, run_dir: str | Path, train: Utterances,
-                 eval_sets: list[EvalSet], log: Callable[[str], None] = print) -> None:
+                 eval_sets: list[EvalSet], log: Callable[[str], None] = print,
+                 reload_train: Callable[[], Utterances] | None = None) -> None:
         self.recipe, self.run_dir, self.train, self.eval_sets, self.say = recipe, Path(run_dir), train, eval_sets, log
+        self.reload_train = reload_train  # a corpus still being built: picked up again at each eval
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(recipe.threads)
         self.tok = tokenizer()
@@ -152,6 +163,8 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
     def evaluate(self) -> dict:
+        """Greedy WER/CER at the current depth (layers not yet switched on are near-identity,
+        but the exported model runs all of them; export happens at full depth only)."""
         results = {}
         for s in self.eval_sets:
             hyps = greedy_decode(self.model, s.audios, self.tok)
@@ -164,16 +177,21 @@ class Trainer:
         first = next(iter(results.values()))
         if first["cer"] < self.best_cer:
             self.best_cer = first["cer"]
-            export(self.model, self.run_dir / "best", dtype=torch.float32)
+            export(self.model, self.run_dir / "best", dtype=torch.float32,
+                   layers=active_layers(self.recipe, self.step))
             (self.run_dir / "best" / "eval.json").write_text(json.dumps({"step": self.step, **results}, indent=2))
+
+    def _prefetcher(self) -> Prefetcher:
+        r = self.recipe
+        batcher = Batcher(self.train, self.tok.encode, seed=r.seed, batch_seconds=r.batch_seconds,
+                          max_seconds=self._max_seconds, augment=self._augment)
+        return Prefetcher(batcher, self.step)
 
     def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> None:
         r = self.recipe
         stop_at = time.time() + 60 * max_minutes if max_minutes else float("inf")
         last_step = min(max_steps or r.total_steps, r.total_steps)
-        batcher = Batcher(self.train, self.tok.encode, seed=r.seed, batch_seconds=r.batch_seconds,
-                          max_seconds=self._max_seconds, augment=self._augment)
-        prefetch = Prefetcher(batcher, self.step)
+        prefetch = self._prefetcher()
         interrupted = []
         previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
         self.model.train()
@@ -186,6 +204,7 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 self.model.config.apply_spec_augment = self.step >= r.spec_augment_from_step
+                self.model.backbone.encoder.active_layers = active_layers(r, self.step)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16):
                     loss = self.model(batch.input_values, attention_mask=batch.attention_mask,
                                       labels=batch.labels).loss
@@ -215,6 +234,13 @@ class Trainer:
                     self.export_best(results)
                     self.save()
                     last_save = time.time()
+                    if self.reload_train is not None:
+                        fresh = self.reload_train()
+                        if len(fresh) > len(self.train):
+                            self.say(f"corpus grew: {len(self.train)} -> {len(fresh)} utterances")
+                            self.train = fresh
+                            prefetch.close()
+                            prefetch = self._prefetcher()
                 if time.time() - last_save > r.checkpoint_every_s:
                     self.save()
                     last_save = time.time()
@@ -225,9 +251,21 @@ class Trainer:
             self.say(f"saved {self.checkpoint_path} at step {self.step}")
 
 
-def export(model: SEWForCTC, directory: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
-    """Write a complete HF-layout checkpoint: config, weights, vocab, preprocessor config."""
+def export(model: SEWForCTC, directory: str | Path, *, dtype: torch.dtype = torch.float16,
+           layers: int | None = None) -> Path:
+    """Write a complete HF-layout checkpoint: config, weights, vocab, preprocessor config.
+
+    ``layers``: keep only the first N transformer layers (a model trained with progressive
+    depth, exported before every layer was switched on, is a plain shallower SEW model).
+    """
     directory = Path(directory)
+    n = model.config.num_hidden_layers
+    if layers is not None and layers < n:
+        shallow = build_model(model.config.replace(num_hidden_layers=layers), "SEWForCTC", init=False)
+        keep = {k: v for k, v in model.state_dict().items()
+                if not any(f".layers.{i}." in k for i in range(layers, n))}
+        shallow.load_state_dict(keep)
+        model = shallow.eval()
     model.save_pretrained(directory, dtype=dtype)
     tokenizer().save_pretrained(directory)
     # raw audio in (no per-utterance normalisation): keeps conv features exactly local for streaming

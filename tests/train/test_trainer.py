@@ -83,3 +83,24 @@ def test_lr_schedule():
     assert lr_at(r, 0) == pytest.approx(1e-4) and lr_at(r, 9) == pytest.approx(1e-3)
     assert lr_at(r, 60) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
     assert lr_at(r, 110) == pytest.approx(1e-4) and lr_at(r, 500) == pytest.approx(1e-4)
+
+
+def test_progressive_depth_and_shallow_export(corpus, tmp_path):
+    from sewstream.train.trainer import active_layers, export
+
+    arch = dict(TINY, num_hidden_layers=4)
+    r = Recipe(architecture=arch, depth_schedule=[[0, 1], [10, 3], [20, 9]])
+    assert [active_layers(r, s) for s in (0, 9, 10, 25)] == [1, 1, 3, 4]
+    t = Trainer(Recipe(corpus=str(corpus), architecture=arch, depth_schedule=[[0, 2]], batch_seconds=3.0,
+                       max_utterance_seconds=1.0, eval_every=100), tmp_path / "run",
+                CorpusReader(corpus, "train"), [], log=lambda _: None)
+    t.run(max_steps=2)
+    assert t.model.backbone.encoder.active_layers == 2
+    assert t.model.backbone.encoder.layers[3].attention.q_proj.weight.grad is None  # never switched on
+    export(t.model, tmp_path / "shallow", dtype=torch.float32, layers=2)
+    shallow = load_model(tmp_path / "shallow")
+    assert shallow.config.num_hidden_layers == 2
+    audio = torch.randn(1, 8000)
+    t.model.eval()
+    with torch.no_grad():
+        assert torch.equal(shallow(audio).logits, t.model(audio).logits)  # same function at depth 2

@@ -1,0 +1,221 @@
+"""The ``sewstream`` command: thin wrappers that parse, build and run.
+
+    sewstream transcribe FILE...   offline or --stream, txt/json/srt/vtt
+    sewstream listen               live captions from the microphone
+    sewstream devices              input devices
+    sewstream info PATH            what a checkpoint holds
+    sewstream eval DIR             WER/CER on audio + transcripts.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from sewstream import __version__
+
+# Errors users cause (bad paths, bad config, no microphone): one line, no traceback.
+EXIT_USAGE = 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from sewstream.audio.devices import MicrophoneError
+    from sewstream.audio.file_source import AudioFileError
+    from sewstream.config import ConfigError
+    from sewstream.defaults import NoModelError
+    from sewstream.model import ConfigError as ModelConfigError
+    from sewstream.model import ModelLoadError
+    return (MicrophoneError, AudioFileError, ConfigError, NoModelError, ModelConfigError, ModelLoadError,
+            FileNotFoundError)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="checkpoint directory or hub id (default: the embedded model)")
+    p.add_argument("--config", help="YAML config (see configs/default.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set stream.chunk_s=1.5 (repeatable)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides model.device)")
+
+
+def _load(args):
+    """Config + recognizer from the common arguments."""
+    import torch
+
+    from sewstream.config import load_config
+    from sewstream.defaults import resolve_model
+    from sewstream.stream.recognizer import Recognizer
+
+    overrides = list(args.set)
+    if args.model:
+        overrides.append(f"model.path={args.model}")
+    if args.device:
+        overrides.append(f"model.device={args.device}")
+    config = load_config(args.config, overrides)
+    m = config.model
+    if m.threads:
+        torch.set_num_threads(m.threads)
+    rec = Recognizer.from_pretrained(resolve_model(m.path), device=m.device, dtype=m.dtype,
+                                     max_batch=m.max_batch, max_wait_ms=m.max_wait_ms)
+    return config, rec
+
+
+# ------------------------------------------------------------------- commands
+def cmd_info(args) -> int:
+    from sewstream.defaults import resolve_model
+    from sewstream.model import describe_checkpoint
+
+    info = describe_checkpoint(resolve_model(args.path))
+    width = max(map(len, info))
+    for key, value in info.items():
+        if key == "parameters":
+            value = f"{value:,} ({value / 1e6:.1f} M)"
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from sewstream.audio.devices import input_unavailable_reason, list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print(f"no input devices: {input_unavailable_reason() or 'none found'}", file=sys.stderr)
+        return 1
+    for d in devices:
+        mark = "*" if d["is_default"] else " "
+        print(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz, "
+              f"{d['hostapi']})")
+    return 0
+
+
+def _progress(total: float, label: str, enabled: bool) -> tuple[Callable[[float], None] | None, Callable[[], None]]:
+    """A tqdm bar in seconds of audio (stderr), only for long inputs."""
+    if not enabled or total < 30:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=round(total, 1), unit="s", desc=label, file=sys.stderr, leave=False,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+
+    def update(seconds: float) -> None:
+        bar.update(round(seconds, 1) - bar.n)
+
+    return update, bar.close
+
+
+def cmd_transcribe(args) -> int:
+    from sewstream.audio.file_source import read_audio_file
+    from sewstream.formats import render
+    from sewstream.stream.transcribe import transcribe_offline, transcribe_streaming
+
+    for name in args.files:  # fail before loading the model if a file is missing
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"audio file not found: {name}")
+    config, rec = _load(args)
+    try:
+        for name in args.files:
+            audio, duration = read_audio_file(name)
+            update, done = _progress(duration, Path(name).name, not args.quiet and sys.stderr.isatty())
+            if args.stream or args.realtime:
+                result = transcribe_streaming(rec, audio, settings=config.stream, realtime=args.realtime,
+                                              progress=update)
+            else:
+                result = transcribe_offline(rec, audio, endpoint=config.stream.endpoint, progress=update)
+            done()
+            text = render(result, args.format)
+            if args.output:
+                out = Path(args.output) / (Path(name).stem + "." + args.format)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(text)
+                print(f"{name} -> {out}", file=sys.stderr)
+            else:
+                if len(args.files) > 1 and args.format == "txt":
+                    sys.stdout.write(f"{name}: ")
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    finally:
+        rec.close()
+    return 0
+
+
+def cmd_listen(args) -> int:
+    from sewstream.audio.mic import MicrophoneSource
+    from sewstream.stream.pump import Pump
+
+    mic = MicrophoneSource(args.mic)  # fails fast, with a clear message, when there is no microphone
+    config, rec = _load(args)
+    tty = sys.stdout.isatty()
+
+    def show(event) -> None:
+        if event.type == "partial" and tty:
+            sys.stdout.write("\r\033[K" + event.text[-(120):])
+        elif event.type == "final":
+            sys.stdout.write(("\r\033[K" if tty else "") + event.text + "\n")
+        elif event.type == "keyword":
+            sys.stdout.write(("\r\033[K" if tty else "") + f"[keyword] {event.label} ({event.score:.2f})\n")
+        sys.stdout.flush()
+
+    stream = rec.stream("microphone", config.stream, on_event=show)
+    pump = Pump(mic.ring, stream)
+    print(f"listening on {mic.device['name']!r} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        mic.start()
+        pump.start()
+        while pump.thread.is_alive():
+            pump.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mic.stop()
+        pump.join(2.0)
+        stream.wait(10.0)
+        rec.close()
+        if tty:
+            sys.stdout.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sewstream", description="Streaming speech recognition with SEW / SEW-D.")
+    parser.add_argument("--version", action="version", version=f"sewstream {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("transcribe", help="transcribe audio files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="wav/flac/ogg, any rate and channel count")
+    _add_model_args(p)
+    p.add_argument("--stream", action="store_true", help="use the streaming engine instead of offline decoding")
+    p.add_argument("--realtime", action="store_true", help="with --stream: pace the audio like a live source")
+    p.add_argument("--format", choices=("txt", "json", "srt", "vtt"), default="txt")
+    p.add_argument("--output", metavar="DIR", help="write FILE.<format> into DIR instead of stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("listen", help="live captions from the microphone")
+    _add_model_args(p)
+    p.add_argument("--mic", metavar="DEVICE", help="input device index or name (see `sewstream devices`)")
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("devices", help="list audio input devices")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("info", help="describe a checkpoint")
+    p.add_argument("path", nargs="?", help="checkpoint directory or hub id (default: the embedded model)")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except _user_errors() as exc:
+        print(f"sewstream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

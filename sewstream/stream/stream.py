@@ -1,0 +1,458 @@
+"""One audio stream: audio in, partial / final transcripts and VAD events out.
+
+    push(audio) ─▶ energy per frame ─▶ endpointer (speech onset, trailing silence)
+        │
+        ├─▶ [exact-feature models] conv features in fixed blocks ─▶ feature cache
+        │
+        └─▶ planner ─▶ stable windows (committed) + partial windows (provisional tail)
+                          │ jobs to the shared ModelWorker
+                          ▼
+    results, applied in window order ─▶ stable frames ─▶ utterance transcript
+        ─▶ cuts (silence / blank run / max length / finalize) ─▶ final + utterance_end
+        ─▶ partial (stable text + provisional tail) whenever it changes
+
+Every window, feature block and cut is placed by the audio alone, so the committed
+tokens do not depend on pacing, push sizes or what else the worker batched.
+
+Threads: ``push``/``finalize``/``end`` run on the producer's thread, job results arrive on
+the worker thread; both only enqueue and then ``_pump`` under the stream lock. Events
+are delivered outside the lock, in sequence order.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+
+from .decode import Transcript, frame_posteriors
+from .endpoint import EndpointSettings, Endpointer, frame_energy_db
+from .events import Event, Final, Partial, SpeechStarted, UtteranceEnd
+from .plan import Planner, Window, WindowSettings
+
+if TYPE_CHECKING:
+    from .recognizer import Recognizer
+
+
+class StreamClosed(RuntimeError):
+    """Audio was pushed after ``end()``."""
+
+
+class StreamOverloaded(RuntimeError):
+    """More unprocessed audio is queued than ``max_backlog_s`` allows."""
+
+
+@dataclass
+class StreamSettings:
+    chunk_s: float = 2.0             # committed (stable) output per window
+    left_context_s: float = 1.6      # context before it
+    right_context_s: float = 0.6     # look-ahead after it
+    partial_every_s: float = 0.24    # provisional tail window per this much new audio (0: off)
+    feature_block_s: float = 0.32    # conv feature blocks (exact-feature models only)
+    max_backlog_s: float = 60.0      # unprocessed audio a stream may queue before push() refuses
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+
+
+@dataclass
+class StreamStats:
+    samples: int = 0
+    stable_windows: int = 0
+    partial_windows: int = 0
+    partials_applied: int = 0
+    partials_shed: int = 0
+    feature_blocks: int = 0
+    finals: int = 0
+    events: int = 0
+    compute_frames: int = 0          # frames run through the encoder (all windows)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Job:
+    seq: int
+    window: Window
+    future: Future
+
+
+class Stream:
+    def __init__(self, name: str, recognizer: "Recognizer", settings: StreamSettings | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 frame_listeners: list[Callable[[int, np.ndarray], None]] | None = None) -> None:
+        self.name, self.rec = name, recognizer
+        self.settings = settings or StreamSettings()
+        self.on_event = on_event
+        self.frame_listeners = list(frame_listeners or [])
+        g = self.geometry = recognizer.geometry
+        self.frame_seconds = g.seconds(1)
+        s = self.settings
+        self.planner = Planner(WindowSettings.from_seconds(g, s.chunk_s, s.left_context_s, s.right_context_s,
+                                                           s.partial_every_s), g.squeeze)
+        self.endpointer = Endpointer(s.endpoint, self.frame_seconds)
+        self.exact_features = recognizer.exact_features
+        self.block = max(1, g.frames(s.feature_block_s))
+        self.lock = threading.RLock()
+        self.idle = threading.Condition(self.lock)
+        self.deliver_lock = threading.Lock()
+        self.stats = StreamStats()
+        # audio: samples [audio_offset, audio_offset + len(audio)) of the stream
+        self.audio = np.zeros(0, np.float32)
+        self.audio_offset = 0
+        self.total_samples = 0
+        self.energy_frames = 0
+        # conv features (exact-feature models): frames [feat_offset, feat_offset + len) ready
+        self.features: torch.Tensor | None = None
+        self.feat_offset = 0
+        self.feat_requested = 0
+        self.feature_jobs: collections.deque[tuple[int, int, Future]] = collections.deque()
+        # windows in flight, applied strictly in order
+        self.jobs: collections.deque[_Job] = collections.deque()
+        self.window_seq = 0
+        self.partial_job: _Job | None = None
+        self.partial_result: tuple[int, np.ndarray] | None = None  # (first frame, ids)
+        # utterance boundaries: closes wait for their frames to be planned as stable windows,
+        # cuts wait for the stable frames to reach them; both hold (frame, reason), in order
+        self.closes: collections.deque[tuple[int, str]] = collections.deque()
+        self.cuts: collections.deque[tuple[int, str]] = collections.deque()
+        self.last_boundary = 0          # frame of the latest close or cut requested
+        self.utterance = 0              # id of the utterance the stable frames are in
+        self.started: set[int] = set()  # utterances whose speech_started was emitted
+        self.transcript = Transcript(recognizer.vocab, self.frame_seconds)
+        self.last_partial: tuple[str, str] | None = None
+        self.seq = 0
+        self.outbox: collections.deque[Event] = collections.deque()
+        self.ended = False
+        self.closed = False
+
+    # ================================================================ public API
+    def push(self, audio: np.ndarray) -> None:
+        """Append mono float32 audio at 16 kHz (any length, including 0)."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        with self.lock:
+            if self.ended:
+                raise StreamClosed(f"stream {self.name!r} has ended; start a new one")
+            backlog = self.total_samples - self.planner.next_emit * self.geometry.stride
+            if backlog / 16000 > self.settings.max_backlog_s:
+                raise StreamOverloaded(f"stream {self.name!r} has {backlog / 16000:.1f} s of audio waiting "
+                                       f"(limit {self.settings.max_backlog_s} s): the model cannot keep up")
+            self.audio = np.concatenate([self.audio, audio]) if len(self.audio) else audio.copy()
+            self.total_samples += len(audio)
+            self.stats.samples += len(audio)
+            self._pump()
+        self._deliver()
+
+    def finalize(self) -> None:
+        """End the current utterance now (flush its final) and keep the stream open."""
+        with self.lock:
+            self._request_close(self.available_frames, "finalize")
+            self._pump()
+        self._deliver()
+
+    def end(self) -> None:
+        """No more audio: flush everything; events keep arriving until ``wait()`` returns."""
+        with self.lock:
+            if not self.ended:
+                self.ended = True
+                self._request_close(self.available_frames, "end_of_stream")
+                self._pump()
+        self._deliver()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every stable window and cut submitted so far has been applied."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.idle:
+            while self.jobs or self.feature_jobs or self.closes:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self.idle.wait(remaining if remaining is not None else 1.0)
+        self._deliver()
+        return True
+
+    @property
+    def available_frames(self) -> int:
+        return self.geometry.frames_in(self.total_samples)
+
+    @property
+    def time(self) -> float:
+        return self.total_samples / self.geometry.sample_rate
+
+    # ================================================================ the pump
+    def _pump(self) -> None:
+        """Advance every stage as far as the current state allows (lock held)."""
+        self._energy()
+        if self.exact_features:
+            self._request_features()
+        self._apply_results()
+        self._plan()
+        self._trim()
+        self.idle.notify_all()
+
+    def _emit(self, event: Event) -> None:
+        self.seq += 1
+        event.seq = self.seq
+        self.stats.events += 1
+        self.outbox.append(event)
+
+    def _deliver(self) -> None:
+        if self.on_event is None:
+            self.outbox.clear()
+            return
+        with self.deliver_lock:  # one deliverer at a time keeps events in seq order
+            while True:
+                with self.lock:
+                    if not self.outbox:
+                        return
+                    event = self.outbox.popleft()
+                self.on_event(event)
+
+    # -------------------------------------------------------------- endpointing
+    def _energy(self) -> None:
+        g = self.geometry
+        whole = self.total_samples // g.stride
+        if whole <= self.energy_frames:
+            return
+        lo = self.energy_frames * g.stride - self.audio_offset
+        energies = frame_energy_db(self.audio[lo: lo + (whole - self.energy_frames) * g.stride], g.stride)
+        for k, e in enumerate(energies):
+            frame = self.energy_frames + k
+            decision = self.endpointer.on_energy(frame, float(e))
+            if decision is None:
+                continue
+            kind, at = decision
+            if kind == "speech_started":
+                # the utterance this onset falls in: the current one plus the boundaries still
+                # ahead of the stable frames (the energy side runs ahead of the model side)
+                future = sum(1 for b, _ in (*self.closes, *self.cuts) if b <= at)
+                self._speech_started(self.utterance + future, at)
+            elif kind == "silence":
+                self._request_close(at, "silence")
+            elif kind == "no_speech":
+                self._emit(UtteranceEnd(self.name, utterance=self.utterance, time=round(g.seconds(at), 3),
+                                        reason="no_speech"))
+        self.energy_frames = whole
+
+    def _request_close(self, at: int, reason: str) -> None:
+        """End the utterance at frame ``at``; frames before it must become stable first."""
+        self.endpointer.ended(at)
+        if at <= self.last_boundary:
+            return  # an earlier request already ends it there or later
+        self.last_boundary = at
+        if at <= self.planner.next_emit:
+            self.cuts.append((at, reason))  # already covered by stable windows: a plain cut
+        else:
+            self.closes.append((at, reason))
+
+    def _speech_started(self, utterance: int, frame: int) -> None:
+        if utterance not in self.started:
+            self.started.add(utterance)
+            self._emit(SpeechStarted(self.name, utterance=utterance, time=round(self.geometry.seconds(frame), 3)))
+
+    # ----------------------------------------------------------------- features
+    def _request_features(self) -> None:
+        """Conv features in blocks on a fixed grid; a finalize or the end flushes a short block."""
+        available = self.available_frames
+        flush_to = next((at for at, reason in self.closes if reason in ("finalize", "end_of_stream")), None)
+        while True:
+            start, end = self.feat_requested, self.feat_requested + self.block
+            if end > available:
+                if flush_to is None or flush_to <= start:
+                    break
+                end = min(flush_to, available)
+            lo, hi = self.geometry.sample_span(start, end)
+            piece = torch.from_numpy(self.audio[lo - self.audio_offset: hi - self.audio_offset].copy())
+            future = self.rec.worker.submit("features", piece)
+            self.feature_jobs.append((start, end, future))
+            self.feat_requested = end
+            self.stats.feature_blocks += 1
+            future.add_done_callback(self._on_done)
+
+    def _collect_features(self) -> None:
+        while self.feature_jobs and self.feature_jobs[0][2].done():
+            start, end, future = self.feature_jobs.popleft()
+            block = future.result()
+            if self.features is None:
+                self.features, self.feat_offset = block, start
+            else:
+                self.features = torch.cat([self.features, block])
+
+    @property
+    def ready_frames(self) -> int:
+        """Frames a window may cover: computed features, or whole frames of audio."""
+        if not self.exact_features:
+            return self.available_frames
+        return self.feat_offset + (0 if self.features is None else len(self.features))
+
+    # ------------------------------------------------------------------ windows
+    def _plan(self) -> None:
+        ready = self.ready_frames
+        while self.closes and ready >= self.closes[0][0]:
+            at, reason = self.closes.popleft()
+            for window in self.planner.stable(at):
+                self._submit(window)
+            closing = self.planner.close(at)
+            if closing is not None:
+                self._submit(closing)
+            self.cuts.append((at, reason))
+        if self.closes:
+            ready = min(ready, self.closes[0][0])
+        for window in self.planner.stable(ready):
+            self._submit(window)
+        if not self.closes and (self.endpointer.in_speech or self.transcript.has_text):
+            window = self.planner.partial(ready)
+            if window is not None:
+                self._submit(window)
+
+    def _window_input(self, window: Window) -> tuple[str, torch.Tensor]:
+        if self.exact_features:
+            lo = window.start - self.feat_offset
+            return "encode", self.features[lo: lo + window.length].clone()
+        lo, hi = self.geometry.sample_span(window.start, window.end)
+        audio = self.audio[lo - self.audio_offset: hi - self.audio_offset]
+        return "logits", torch.from_numpy(self.rec.prepare_window(audio))
+
+    def _submit(self, window: Window) -> None:
+        runner, item = self._window_input(window)
+        self.window_seq += 1
+        self.stats.compute_frames += window.length
+        if window.kind == "partial":
+            job = _Job(self.window_seq, window, None)
+            job.future = self.rec.worker.submit(runner, item, priority="partial",
+                                                is_stale=lambda j=job: self.partial_job is not j)
+            self.partial_job = job
+            self.stats.partial_windows += 1
+        else:
+            job = _Job(self.window_seq, window, self.rec.worker.submit(runner, item))
+            self.jobs.append(job)
+            self.stats.stable_windows += 1
+        job.future.add_done_callback(self._on_done)
+
+    def _on_done(self, _future: Future) -> None:
+        with self.lock:
+            self._pump()
+        self._deliver()
+
+    # ------------------------------------------------------------------ results
+    def _apply_results(self) -> None:
+        if self.exact_features:
+            self._collect_features()
+        changed = False
+        while self.jobs and self.jobs[0].future.done():
+            job = self.jobs.popleft()
+            self._apply_stable(job.window, job.future.result().numpy())
+            changed = True
+        partial = self.partial_job
+        if partial is not None and partial.future.done():
+            self.partial_job = None
+            if partial.future.cancelled():
+                self.stats.partials_shed += 1
+            elif partial.window.emit_end > self.planner.next_emit:
+                w = partial.window
+                ids, _ = frame_posteriors(partial.future.result().numpy()[w.emit_start - w.start:])
+                self.partial_result = (w.emit_start, ids)
+                self.stats.partials_applied += 1
+                changed = True
+        if changed:
+            self._emit_partial()
+
+    def _apply_stable(self, window: Window, logits: np.ndarray) -> None:
+        kept = logits[window.emit_start - window.start: window.emit_end - window.start]
+        for listener in self.frame_listeners:
+            listener(window.emit_start, kept)
+        self.transcript.append(*frame_posteriors(kept))
+        self._apply_cuts()
+        self._ctc_endpoints()
+
+    @property
+    def stable_end(self) -> int:
+        return self.transcript.first_frame + self.transcript.num_frames
+
+    def _apply_cuts(self) -> None:
+        while self.cuts and self.cuts[0][0] <= self.stable_end:
+            at, reason = self.cuts.popleft()
+            self._split(at, reason)
+
+    def _ctc_endpoints(self) -> None:
+        """Blank-run and maximum-length cuts, decided on stable frames."""
+        t, blank = self.transcript, self.rec.vocab.blank
+        if not t.num_frames or self.cuts or self.closes:
+            return
+        ids = t.all_ids()
+        if t.has_text:
+            end = self.endpointer.blank_run_end(ids, t.first_frame, blank, had_text=False)
+            if end is not None:
+                self.endpointer.ended(end)
+                self.last_boundary = max(self.last_boundary, end)
+                self._split(end, "blank_run")
+                return
+        if t.num_frames * self.frame_seconds >= self.settings.endpoint.max_utterance_s:
+            at = self.endpointer.max_length_cut(ids, t.first_frame, blank)
+            self.last_boundary = max(self.last_boundary, at)
+            self._split(at, "max_length")
+
+    def _split(self, at: int, reason: str) -> None:
+        """Finish the utterance at frame ``at``; stable frames after it start the next one."""
+        t = self.transcript
+        n = at - t.first_frame
+        ids, probs = t.all_ids(), t.all_probs()
+        t.ids, t.probs, t.num_frames = [ids[:n]], [probs[:n]], n
+        t.invalidate()
+        text = " ".join(t.text().split())
+        u = self.utterance
+        if text or u in self.started:
+            words = t.words()
+            if text:
+                self._speech_started(u, t.first_frame + int(np.flatnonzero(ids[:n] != self.rec.vocab.blank)[0]))
+                self._emit(Final(self.name, utterance=u, text=text, words=words,
+                                 start=words[0].start if words else round(t.time(0), 3),
+                                 end=words[-1].end if words else round(t.time(n), 3)))
+                self.stats.finals += 1
+            self._emit(UtteranceEnd(self.name, utterance=u, time=round(self.geometry.seconds(at), 3), reason=reason))
+            self.started.discard(u)
+            self.utterance += 1
+        self.transcript = Transcript(self.rec.vocab, self.frame_seconds, first_frame=at)
+        if n < len(ids):
+            self.transcript.append(ids[n:], probs[n:])
+        self.last_partial = None
+        if self.partial_result is not None and self.partial_result[0] + len(self.partial_result[1]) <= at:
+            self.partial_result = None
+
+    def _emit_partial(self) -> None:
+        t = self.transcript
+        stable = t.text()
+        extra = None
+        if self.partial_result is not None:
+            first, ids = self.partial_result
+            end = self.stable_end
+            if first <= end < first + len(ids):
+                extra = ids[max(0, end - first):]
+        full = t.text(extra)
+        unstable = full[len(stable):]
+        key = (stable, unstable)
+        if key == self.last_partial or not full.strip():
+            return
+        self.last_partial = key
+        heard = self.stable_end + (0 if extra is None else len(extra))
+        self._emit(Partial(self.name, utterance=self.utterance, text=" ".join(full.split()),
+                           stable=stable.lstrip(), unstable=unstable, end=round(self.geometry.seconds(heard), 3)))
+
+    # ------------------------------------------------------------------- memory
+    def _trim(self) -> None:
+        """Drop audio and features no future window, feature block or energy frame needs."""
+        g = self.geometry
+        keep_frame = self.planner._start(self.planner.next_emit)
+        keep = min(self.energy_frames, self.feat_requested if self.exact_features else keep_frame) * g.stride
+        if keep > self.audio_offset:
+            self.audio = self.audio[keep - self.audio_offset:]
+            self.audio_offset = keep
+        if self.features is not None and keep_frame > self.feat_offset:
+            cut = min(keep_frame - self.feat_offset, len(self.features))
+            self.features = self.features[cut:]
+            self.feat_offset += cut

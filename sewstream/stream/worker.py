@@ -1,0 +1,179 @@
+"""The model worker: one thread owns the model and its device and runs every forward pass.
+
+Streams submit jobs (a window of audio or of cached features) and get a Future back.
+The worker batches jobs that have the same runner and the same input shape, so a batch
+is a plain stack of equal tensors: no padding, and each row's result is exactly what
+it would be alone (checked by tests), whatever else was in the batch.
+
+Two priorities: ``stable`` jobs (windows whose output is committed) are never dropped;
+``partial`` jobs (provisional tails, redone later anyway) are skipped when stale or when
+the worker is behind, and every skip is counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+class WorkerOverloaded(RuntimeError):
+    """The worker's bounded queue is full."""
+
+
+@dataclass
+class Job:
+    runner: str
+    input: torch.Tensor                       # one item, no batch dimension
+    priority: str = "stable"                  # "stable" | "partial"
+    is_stale: Callable[[], bool] | None = None  # partial jobs: True once a newer one exists
+    future: Future = field(default_factory=Future)
+    submitted: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> tuple:
+        return self.runner, tuple(self.input.shape), self.input.dtype
+
+
+@dataclass
+class WorkerStats:
+    jobs: collections.Counter = field(default_factory=collections.Counter)
+    shed_partials: int = 0
+    batches: int = 0
+    batch_sizes: collections.Counter = field(default_factory=collections.Counter)
+    busy_seconds: float = 0.0
+    errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_dict(self) -> dict:
+        return {"jobs": dict(self.jobs), "shed_partials": self.shed_partials, "batches": self.batches,
+                "batch_sizes": dict(sorted(self.batch_sizes.items())), "busy_seconds": round(self.busy_seconds, 3),
+                "errors": self.errors, "utilisation": round(self.busy_seconds / max(1e-9, time.monotonic() - self.started), 3)}
+
+
+class ModelWorker:
+    """Runs registered runners (batched functions) on one thread, in priority order."""
+
+    def __init__(self, runners: dict[str, Runner], *, max_batch: int = 16, max_wait_ms: float = 5.0,
+                 max_queue: int = 1024, max_partial_backlog: int = 64, name: str = "model-worker") -> None:
+        self.runners = dict(runners)
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.max_queue, self.max_partial_backlog = max_queue, max_partial_backlog
+        self.queues: dict[str, collections.deque[Job]] = {"stable": collections.deque(), "partial": collections.deque()}
+        self.cond = threading.Condition()
+        self.stats = WorkerStats()
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    # ------------------------------------------------------------------ client
+    def submit(self, runner: str, item: torch.Tensor, *, priority: str = "stable",
+               is_stale: Callable[[], bool] | None = None) -> Future:
+        if runner not in self.runners:
+            raise KeyError(f"unknown runner {runner!r}; have {sorted(self.runners)}")
+        job = Job(runner, item, priority, is_stale)
+        with self.cond:
+            if self.closed:
+                raise RuntimeError("model worker is closed")
+            if priority == "partial":
+                if len(self.queues["partial"]) >= self.max_partial_backlog:
+                    self.stats.shed_partials += 1  # partials can be redone later: shed, never block
+                    job.future.cancel()
+                    return job.future
+            elif len(self.queues["stable"]) >= self.max_queue:
+                raise WorkerOverloaded(f"model worker queue is full ({self.max_queue} jobs)")
+            self.queues[priority].append(job)
+            self.cond.notify()
+        return job.future
+
+    def run(self, runner: str, item: torch.Tensor, timeout: float | None = None) -> torch.Tensor:
+        """Submit a stable job and wait for its result."""
+        return self.submit(runner, item).result(timeout)
+
+    @property
+    def backlog(self) -> int:
+        return len(self.queues["stable"]) + len(self.queues["partial"])
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish queued stable work, then stop the thread."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        self.thread.join(timeout)
+
+    # ------------------------------------------------------------------ thread
+    def _take_batch(self) -> list[Job] | None:
+        with self.cond:
+            while True:
+                self._drop_stale()
+                head = self._head()
+                if head is not None:
+                    break
+                if self.closed:
+                    return None
+                self.cond.wait(0.5)
+            batch = [head]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_batch:
+                batch += self._take_matching(head.key, self.max_batch - len(batch))
+                remaining = deadline - time.monotonic()
+                if len(batch) >= self.max_batch or remaining <= 0 or self.closed:
+                    break
+                self.cond.wait(remaining)  # a moment for other streams' windows of the same shape
+            return batch
+
+    def _head(self) -> Job | None:
+        for priority in ("stable", "partial"):
+            if self.queues[priority]:
+                return self.queues[priority].popleft()
+        return None
+
+    def _take_matching(self, key: tuple, limit: int) -> list[Job]:
+        taken = []
+        for priority in ("stable", "partial"):
+            queue, keep = self.queues[priority], collections.deque()
+            while queue:
+                job = queue.popleft()
+                (taken if job.key == key and len(taken) < limit else keep).append(job)
+            self.queues[priority] = keep
+        return taken
+
+    def _drop_stale(self) -> None:
+        queue = self.queues["partial"]
+        if any(j.is_stale is not None and j.is_stale() for j in queue):
+            keep = collections.deque()
+            for job in queue:
+                if job.is_stale is not None and job.is_stale():
+                    self.stats.shed_partials += 1
+                    job.future.cancel()
+                else:
+                    keep.append(job)
+            self.queues["partial"] = keep
+
+    def _run(self) -> None:
+        with torch.inference_mode():
+            while (batch := self._take_batch()) is not None:
+                batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+                if not batch:
+                    continue
+                started = time.monotonic()
+                try:
+                    out = self.runners[batch[0].runner](torch.stack([job.input for job in batch]))
+                except Exception as exc:  # a bad batch must not kill the worker: fail its jobs
+                    self.stats.errors += 1
+                    for job in batch:
+                        job.future.set_exception(exc)
+                    continue
+                self.stats.busy_seconds += time.monotonic() - started
+                self.stats.batches += 1
+                self.stats.batch_sizes[len(batch)] += 1
+                for row, job in enumerate(batch):
+                    self.stats.jobs[job.runner] += 1
+                    job.future.set_result(out[row])
