@@ -39,8 +39,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides model.device)")
 
 
-def _load(args):
-    """Config + recognizer from the common arguments."""
+def load_recognizer(args):
+    """Config + recognizer from the common arguments (--model/--config/--set/--device)."""
     import torch
 
     from sewstream.config import load_config
@@ -112,7 +112,7 @@ def cmd_transcribe(args) -> int:
     for name in args.files:  # fail before loading the model if a file is missing
         if not Path(name).is_file():
             raise FileNotFoundError(f"audio file not found: {name}")
-    config, rec = _load(args)
+    config, rec = load_recognizer(args)
     try:
         for name in args.files:
             audio, duration = read_audio_file(name)
@@ -144,7 +144,7 @@ def cmd_listen(args) -> int:
     from sewstream.stream.pump import Pump
 
     mic = MicrophoneSource(args.mic)  # fails fast, with a clear message, when there is no microphone
-    config, rec = _load(args)
+    config, rec = load_recognizer(args)
     tty = sys.stdout.isatty()
 
     def show(event) -> None:
@@ -203,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a checkpoint")
     p.add_argument("path", nargs="?", help="checkpoint directory or hub id (default: the embedded model)")
     p.set_defaults(func=cmd_info)
+
+    # Subcommands owned by the packages above the stream: each module's register(sub, common)
+    # adds its parsers (common adds --model/--config/--set/--device).
+    for module in ("sewstream.server.commands", "sewstream.keywords.commands", "sewstream.evaluation"):
+        try:
+            registrar = __import__(module, fromlist=["register"]).register
+        except ModuleNotFoundError as exc:
+            if not module.startswith(exc.name or "?"):  # a missing optional package, not a broken import
+                raise
+            continue
+        registrar(sub, _add_model_args)
     return parser
 
 

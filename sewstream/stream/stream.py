@@ -40,6 +40,14 @@ if TYPE_CHECKING:
     from .recognizer import Recognizer
 
 
+# Sees the logits of frames [first_frame, first_frame + len(logits)) as they are computed:
+# provisional ones (stable=False, may be seen again, refined) and committed ones (stable=True,
+# each frame exactly once, in order). Returns events to emit on this stream (or None).
+FrameListener = Callable[[int, np.ndarray, bool], "list[Event] | None"]
+# Sees every pushed chunk of audio: (index of its first sample in the stream, samples).
+AudioListener = Callable[[int, np.ndarray], "list[Event] | None"]
+
+
 class StreamClosed(RuntimeError):
     """Audio was pushed after ``end()``."""
 
@@ -85,11 +93,13 @@ class _Job:
 class Stream:
     def __init__(self, name: str, recognizer: "Recognizer", settings: StreamSettings | None = None,
                  on_event: Callable[[Event], None] | None = None,
-                 frame_listeners: list[Callable[[int, np.ndarray], None]] | None = None) -> None:
+                 frame_listeners: list[FrameListener] | None = None,
+                 audio_listeners: list[AudioListener] | None = None) -> None:
         self.name, self.rec = name, recognizer
         self.settings = settings or StreamSettings()
         self.on_event = on_event
         self.frame_listeners = list(frame_listeners or [])
+        self.audio_listeners = list(audio_listeners or [])
         g = self.geometry = recognizer.geometry
         self.frame_seconds = g.seconds(1)
         s = self.settings
@@ -142,6 +152,8 @@ class Stream:
             if backlog / 16000 > self.settings.max_backlog_s:
                 raise StreamOverloaded(f"stream {self.name!r} has {backlog / 16000:.1f} s of audio waiting "
                                        f"(limit {self.settings.max_backlog_s} s): the model cannot keep up")
+            for listener in self.audio_listeners:
+                self._emit_all(listener(self.total_samples, audio))
             self.audio = np.concatenate([self.audio, audio]) if len(self.audio) else audio.copy()
             self.total_samples += len(audio)
             self.stats.samples += len(audio)
@@ -200,6 +212,11 @@ class Stream:
         event.seq = self.seq
         self.stats.events += 1
         self.outbox.append(event)
+
+    def _emit_all(self, events: "list[Event] | None") -> None:
+        for event in events or ():
+            event.stream = self.name
+            self._emit(event)
 
     def _deliver(self) -> None:
         if self.on_event is None:
@@ -355,7 +372,10 @@ class Stream:
                 self.stats.partials_shed += 1
             elif partial.window.emit_end > self.planner.next_emit:
                 w = partial.window
-                ids, _ = frame_posteriors(partial.future.result().numpy()[w.emit_start - w.start:])
+                tail = partial.future.result().numpy()[w.emit_start - w.start:]
+                for listener in self.frame_listeners:
+                    self._emit_all(listener(w.emit_start, tail, False))
+                ids, _ = frame_posteriors(tail)
                 self.partial_result = (w.emit_start, ids)
                 self.stats.partials_applied += 1
                 changed = True
@@ -365,7 +385,7 @@ class Stream:
     def _apply_stable(self, window: Window, logits: np.ndarray) -> None:
         kept = logits[window.emit_start - window.start: window.emit_end - window.start]
         for listener in self.frame_listeners:
-            listener(window.emit_start, kept)
+            self._emit_all(listener(window.emit_start, kept, True))
         self.transcript.append(*frame_posteriors(kept))
         self._apply_cuts()
         self._ctc_endpoints()

@@ -74,6 +74,11 @@ class ModelWorker:
         self.thread.start()
 
     # ------------------------------------------------------------------ client
+    def add_runner(self, name: str, runner: Runner) -> None:
+        """Register another batched function (e.g. a keyword classifier) on this thread."""
+        with self.cond:
+            self.runners[name] = runner
+
     def submit(self, runner: str, item: torch.Tensor, *, priority: str = "stable",
                is_stale: Callable[[], bool] | None = None) -> Future:
         if runner not in self.runners:
