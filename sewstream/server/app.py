@@ -25,6 +25,7 @@ from websockets.asyncio.server import serve
 
 from sewstream import __version__
 from sewstream.audio.base import AudioSource
+from sewstream.config import ConfigError
 from sewstream.stream.recognizer import Recognizer
 from sewstream.stream.stream import StreamSettings
 
@@ -49,6 +50,7 @@ class Server:
         self.settings = settings or ServerSettings()
         self.stream_settings = stream_settings or StreamSettings()
         self.stream_hooks = stream_hooks
+        check_backlog(self.stream_settings)
         self.channels: dict[str, Channel] = {}
         self.connections: set[NativeConnection | VoskConnection] = set()
         self.sessions = 0
@@ -211,6 +213,16 @@ class Server:
 
     def _capture_stats(self) -> dict[str, dict]:
         return {name: c.capture_stats() for name, c in self.channels.items()}
+
+
+def check_backlog(s: StreamSettings) -> None:
+    """A session waits while its stream's unplanned audio exceeds max_backlog_s; a stable window needs
+    chunk + look-ahead (+ a feature block) of audio to be planned, so a smaller limit would stall forever."""
+    needed = s.chunk_s + s.right_context_s + s.feature_block_s + 0.1
+    if s.max_backlog_s < needed:
+        raise ConfigError(f"config key 'stream.max_backlog_s': {s.max_backlog_s!r} is too small for a server: "
+                          f"it must be >= chunk_s + right_context_s + feature_block_s + 0.1 = {needed:g} s, or a "
+                          f"client sending faster than real time could never be let through")
 
 
 __all__ = ["Server", "StreamHooks"]

@@ -139,8 +139,8 @@ class NativeConnection:
                 if self.flush_task is None or self.flush_task.done():
                     self.flush_task = self._spawn(self._ack_flushes(self.session))
             elif isinstance(msg, Reset):
-                dropped = self.session.reset()
-                self.session.reply({"type": "reset", "discarded_s": round(dropped, 3)})
+                heard = self.session.reset()
+                self.session.reply({"type": "reset", "audio_s": round(heard, 3)})
             elif isinstance(msg, End):
                 await self._end_session()
 

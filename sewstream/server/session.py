@@ -146,12 +146,12 @@ class AudioFeed:
         self.stream.finalize()
 
     def reset(self) -> float:
-        """Drop the unfinished utterance and start a fresh stream (time 0); returns seconds dropped."""
-        dropped = self.stream.time
+        """Drop the unfinished utterance and start a fresh stream (time 0); returns the old stream's length."""
+        heard = self.stream.time
         self.bridge.detach()
         self.stream.end()  # its remaining windows finish on the worker; their events are discarded
         self._open()
-        return dropped
+        return heard
 
     async def end(self, timeout: float) -> bool:
         """Flush everything; True when every final was handed over within ``timeout``."""
