@@ -27,7 +27,7 @@ from sewstream.stream.stream import Stream, StreamOverloaded
 from sewstream.stream.worker import WorkerOverloaded
 
 from . import protocol
-from .engine import SAMPLE_RATE, EventBridge, StreamProbe, observe, wait_idle
+from .engine import SAMPLE_RATE, EventBridge, StreamProbe, observe, wait_computed, wait_idle
 from .protocol import Err, Start
 
 if TYPE_CHECKING:
@@ -161,6 +161,9 @@ class AudioFeed:
 
     async def idle(self, timeout: float) -> bool:
         return await wait_idle(self.stream, timeout)
+
+    async def computed(self, timeout: float) -> bool:
+        return await wait_computed(self.stream, timeout)
 
     def abort(self) -> None:
         """The client is gone: stop listening, let the stream wind down on its own."""

@@ -8,9 +8,10 @@ The vosk protocol is strictly request/reply:
 * text ``{"eof": 1}``: one reply with everything not yet returned as a result, then the
   server closes the connection.
 
-The engine finishes utterances asynchronously (on the model worker), so a final arrives
-in the reply to a *later* chunk than the one that ended it; finals queue up and each
-reply hands out the oldest one, so nothing is lost and the order is kept. Text is
+Each reply waits until the chunk's audio has been through the model (as vosk's own
+server does), but the engine still decides utterance ends asynchronously, so a final may
+arrive in the reply to a *later* chunk than the one that ended it; finals queue up and
+each reply hands out the oldest one, so nothing is lost and the order is kept. Text is
 lower-cased as vosk models produce it. Anything unexpected still gets its one reply
 (the current partial, with an extra ``"error"`` key vosk clients ignore), except an
 unusable config, which closes the connection (1003) because no audio could be decoded.
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from .app import Server
 
 log = logging.getLogger(__name__)
+
+REPLY_WAIT_S = 10.0  # longest a reply waits for the model before answering with what there is
 
 
 class VoskFeed(AudioFeed):
@@ -180,6 +183,10 @@ class VoskConnection:
         cut = len(data) - len(data) % 2
         self.carry = data[cut:]
         await self.feed.feed(data[:cut])
+        # Like vosk's AcceptWaveform, answer once the chunk has been through the model (stable
+        # windows and feature blocks; provisional tails are not waited for): replies then reflect
+        # the audio sent, and a client faster than the model is paced by its own request/reply loop.
+        await self.feed.computed(REPLY_WAIT_S)
         await self._reply(self._next())
 
     def _next(self) -> dict:
