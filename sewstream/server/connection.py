@@ -113,7 +113,7 @@ class NativeConnection:
         await self.session.feed(data)
 
     async def _on_text(self, text: str) -> None:
-        msg = protocol.parse_text(text)
+        msg = protocol.parse_text(text, self.settings.max_message_bytes)
         if isinstance(msg, Subscribe):
             channel = self.server.channels.get(msg.stream)
             if channel is None:

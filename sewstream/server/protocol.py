@@ -144,11 +144,12 @@ def _integral(data: dict, key: str, default: Any = ...) -> int:
     return value
 
 
-def parse_text(text: str | bytes) -> Message:
+def parse_text(text: str | bytes, limit: int = MAX_TEXT_BYTES) -> Message:
     """One text frame -> a typed message (ProtocolError otherwise)."""
-    if len(text) > MAX_TEXT_BYTES:
-        raise ProtocolError(Err.MESSAGE_TOO_BIG, f"text message of {len(text)} bytes; control messages "
-                                                 f"are limited to {MAX_TEXT_BYTES}")
+    limit = min(limit, MAX_TEXT_BYTES)
+    if len(text) > limit:
+        raise ProtocolError(Err.MESSAGE_TOO_BIG, f"text message of {len(text)} characters; control messages "
+                                                 f"are limited to {limit}")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:

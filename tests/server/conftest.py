@@ -7,8 +7,10 @@ the test instead of the suite.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -154,3 +156,62 @@ async def http_get(server: Server, path: str, headers: dict | None = None) -> tu
 
 def thread_names() -> list[str]:
     return sorted(t.name for t in threading.enumerate())
+
+
+# ------------------------------------------------------------------ raw websocket
+async def raw_connect(server: Server, path: str = "/", handshake: bool = True):
+    """A bare TCP connection speaking just enough websocket to misbehave on purpose."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    if handshake:
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert b" 101 " in head.split(b"\r\n")[0], head
+    return reader, writer
+
+
+def frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool = True) -> bytes:
+    """One client frame (clients must mask)."""
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if masked else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    mask = os.urandom(4)
+    body = (np.frombuffer(payload, np.uint8) ^ np.resize(np.frombuffer(mask, np.uint8), n)).tobytes()
+    return head + mask + body
+
+
+async def read_frames(reader, timeout: float = 10.0) -> list[tuple[int, bytes]]:
+    """Server frames until the close frame or EOF: [(opcode, payload)]."""
+    frames = []
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                b0, b1 = await reader.readexactly(2)
+            except asyncio.IncompleteReadError:
+                return frames
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            payload = await reader.readexactly(n)
+            frames.append((b0 & 0x0F, payload))
+            if b0 & 0x0F == 8:
+                return frames
+
+
+def close_code(frames: list[tuple[int, bytes]]) -> int | None:
+    for opcode, payload in frames:
+        if opcode == 8 and len(payload) >= 2:
+            return int.from_bytes(payload[:2], "big")
+    return None
