@@ -1,0 +1,215 @@
+"""Keyword classifiers: SEW / SEW-D sequence-classification models over sliding windows.
+
+The model runs on the recogniser's one model-worker thread (a runner added with
+``worker.add_runner``), batched with everything else; it never gets a thread of its own.
+An audio listener cuts windows of ``window_s`` ending every ``hop_s`` of stream audio (a
+grid fixed by sample positions, so results do not depend on push sizes), submits them, and
+turns finished results into events in window order. Results are collected on the next
+push or window result of the stream (listeners can only return events when called), so an
+event may wait one push interval (~20-100 ms live) after its window is classified.
+
+A keyword fires when its label is the top label with probability >= threshold in
+``patience`` consecutive windows. The reported span is where the word must be if every one
+of those windows holds it: from the start of the last window to the end of the first.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from sewstream.model import SEWForSequenceClassification, load_model
+from sewstream.stream.events import KeywordEvent
+
+from .hooks import HookRunner
+from .settings import ClassifierSettings, Keyword, KeywordError
+
+SAMPLE_RATE = 16000
+
+
+class ClassifierModel:
+    """A sequence-classification checkpoint, registered as a runner on a recogniser's worker."""
+
+    def __init__(self, path: str | Path, recognizer) -> None:
+        from sewstream.model.checkpoint import resolve_checkpoint
+        from sewstream.text import FeatureExtractor
+
+        param = next(recognizer.model.parameters())
+        model = load_model(path, device=param.device, dtype=param.dtype)
+        if not isinstance(model, SEWForSequenceClassification):
+            raise KeywordError(f"keywords.classifier.model {str(path)!r} is a {type(model).__name__}, "
+                               "not a sequence-classification checkpoint")
+        self.path = str(path)
+        self.model = model.eval()
+        id2label = model.config.id2label or {i: f"LABEL_{i}" for i in range(model.config.num_labels)}
+        self.labels = [id2label[i] for i in range(len(id2label))]
+        directory = resolve_checkpoint(path)
+        pre = directory / "preprocessor_config.json"
+        self.normalize = FeatureExtractor.from_pretrained(directory).do_normalize if pre.exists() else True
+        self.min_samples = model.config.receptive_field
+        self.runner = f"keyword-classifier:{self.path}"
+        recognizer.worker.add_runner(self.runner, self._run)
+
+    def _run(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, S) windows -> (B, labels) probabilities, on the worker thread."""
+        if self.normalize:  # per window, as the model was trained (Wav2Vec2FeatureExtractor)
+            audio = (audio - audio.mean(-1, keepdim=True)) / torch.sqrt(audio.var(-1, keepdim=True) + 1e-7)
+        param = next(self.model.parameters())
+        logits = self.model(audio.to(device=param.device, dtype=param.dtype)).logits
+        return logits.float().softmax(-1).cpu()
+
+    def label_index(self, keyword: Keyword) -> int:
+        """The output index of a classifier keyword's phrase (case-insensitive)."""
+        wanted = keyword.phrase.strip().lower()
+        for i, label in enumerate(self.labels):
+            if label.lower() == wanted:
+                return i
+        raise KeywordError(f"{keyword.where} ({keyword.phrase!r}): the classifier {self.path} has no such label; "
+                           f"it has {', '.join(self.labels)}")
+
+    def classify(self, audio: np.ndarray) -> np.ndarray:
+        """Probabilities for one window, now (on the caller's thread; offline evaluation)."""
+        with torch.inference_mode():
+            return self._run(torch.from_numpy(np.asarray(audio, np.float32))[None])[0].numpy()
+
+
+@dataclass
+class _Run:
+    """Consecutive windows where one keyword was the confident top label."""
+
+    count: int = 0
+    first_end: int = 0      # end sample of the run's first window
+    scores: list[float] = field(default_factory=list)
+    fired: bool = False
+
+
+@dataclass
+class ClassifierStats:
+    windows: int = 0
+    results: int = 0
+    shed: int = 0
+    errors: int = 0
+    fired: int = 0
+    suppressed: int = 0
+
+
+class ClassifierListener:
+    """Audio listener (submits windows) plus a frame listener (collects results) for one stream."""
+
+    def __init__(self, recognizer, keywords: Callable[[], tuple[ClassifierModel | None, list[Keyword]]],
+                 settings: ClassifierSettings, *, stream: str | None = None, hooks: HookRunner | None = None) -> None:
+        self.worker, self.keywords, self.settings = recognizer.worker, keywords, settings
+        self.stream_name, self.hooks = stream, hooks
+        self.window = round(settings.window_s * SAMPLE_RATE)
+        self.hop = round(settings.hop_s * SAMPLE_RATE)
+        self.audio = np.zeros(0, np.float32)
+        self.offset = 0                       # stream sample index of audio[0]
+        self.next_end = self.window           # the next window ends at this sample
+        self.pending: collections.deque[tuple[int, Future, ClassifierModel, list[Keyword]]] = collections.deque()
+        self.runs: dict[str, _Run] = {}
+        self.fired: dict[str, collections.deque[tuple[int, int]]] = {}
+        self.lock = threading.Lock()
+        self.stats = ClassifierStats()
+
+    # ------------------------------------------------------------------ listeners
+    def on_audio(self, first_sample: int, samples: np.ndarray) -> list[KeywordEvent]:
+        with self.lock:
+            if first_sample != self.offset + len(self.audio):  # a jump: start the grid again there
+                self.audio, self.offset = np.zeros(0, np.float32), first_sample
+                self.next_end = first_sample + self.window
+            self.audio = np.concatenate([self.audio, np.asarray(samples, np.float32)])
+            model, keywords = self.keywords()
+            end = self.offset + len(self.audio)
+            while self.next_end <= end:
+                if model is not None and keywords:
+                    self._submit(model, keywords)
+                self.next_end += self.hop
+            cut = max(0, self.next_end - self.window - self.offset)
+            self.audio, self.offset = self.audio[cut:], self.offset + cut
+            return self._drain()
+
+    def on_frames(self, first_frame: int, logits: np.ndarray, stable: bool) -> list[KeywordEvent]:
+        with self.lock:
+            return self._drain()
+
+    def flush(self, timeout: float = 10.0) -> list[KeywordEvent]:
+        """Wait for every submitted window and return the remaining events (end of a stream)."""
+        for _, future, _, _ in list(self.pending):
+            try:
+                future.result(timeout)
+            except Exception:  # counted in _drain
+                pass
+        with self.lock:
+            return self._drain()
+
+    # ------------------------------------------------------------------ internals
+    def _submit(self, model: ClassifierModel, keywords: list[Keyword]) -> None:
+        lo = self.next_end - self.window - self.offset
+        piece = torch.from_numpy(self.audio[lo: lo + self.window].copy())
+        future = self.worker.submit(model.runner, piece, priority=self.settings.priority)
+        self.pending.append((self.next_end, future, model, keywords))
+        self.stats.windows += 1
+
+    def _drain(self) -> list[KeywordEvent]:
+        events: list[KeywordEvent] = []
+        while self.pending and self.pending[0][1].done():
+            end, future, model, keywords = self.pending.popleft()
+            if future.cancelled():
+                self.stats.shed += 1
+                probs = None
+            else:
+                try:
+                    probs = future.result().numpy()
+                    self.stats.results += 1
+                except Exception:
+                    self.stats.errors += 1
+                    probs = None
+            events += self._window(end, probs, model, keywords)
+        return events
+
+    def _window(self, end: int, probs: np.ndarray | None, model: ClassifierModel,
+                keywords: list[Keyword]) -> list[KeywordEvent]:
+        out = []
+        top = -1 if probs is None else int(np.argmax(probs))
+        for keyword in keywords:
+            index = model.label_index(keyword)
+            run = self.runs.setdefault(keyword.label, _Run())
+            if top != index or probs[index] < keyword.threshold:
+                self.runs[keyword.label] = _Run()  # the run is broken (a lost window breaks it too)
+                continue
+            if run.count == 0:
+                run.first_end = end
+            run.count += 1
+            run.scores.append(float(probs[index]))
+            if run.fired or run.count < keyword.patience:
+                continue
+            start, stop = end - self.window, run.first_end
+            run.fired = True  # one event per run, even if the suppression below drops it
+            if self._suppressed(keyword, start, stop):
+                continue
+            self.fired.setdefault(keyword.label, collections.deque(maxlen=16)).append((start, stop))
+            self.stats.fired += 1
+            score = float(np.mean(run.scores[-keyword.patience:]))
+            event = KeywordEvent(stream=self.stream_name or "", label=keyword.label, phrase=keyword.phrase,
+                                 score=round(score, 4), start=round(start / SAMPLE_RATE, 3),
+                                 end=round(stop / SAMPLE_RATE, 3), detector="classifier")
+            if keyword.hook is not None and self.hooks is not None:
+                self.hooks.offer(keyword.hook, event.to_json())
+            out.append(event)
+        return out
+
+    def _suppressed(self, keyword: Keyword, start: int, end: int) -> bool:
+        cooldown = round(keyword.cooldown_s * SAMPLE_RATE)
+        for s, e in self.fired.get(keyword.label, ()):
+            if start < e + cooldown and end > s - cooldown:
+                self.stats.suppressed += 1
+                return True
+        return False
+

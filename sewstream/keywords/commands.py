@@ -1,0 +1,172 @@
+"""``sewstream eval-keywords``: detection rate, false accepts per hour and trigger latency.
+
+    sewstream eval-keywords --keywords yes,no,down \\
+        --positives shared/data/speech/speech-commands --positives tests/data/keywords \\
+        --negatives shared/data/speech/librivox-sense-and-sensibility --negatives data/corpus \\
+        --plot keywords-det.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+
+def register(sub, add_model_args) -> None:
+    p = sub.add_parser("eval-keywords", help="keyword detection rate, false accepts/hour, latency",
+                       description="Sweep keyword thresholds over positive clips and negative audio (DET table "
+                                   "and plot), then stream the positives live-paced for trigger latency.")
+    add_model_args(p)
+    p.add_argument("--keywords", help="phrases, e.g. 'yes,no,down' (default: the config's keywords.default list)")
+    p.add_argument("--detector", choices=("ctc", "classifier"), default="ctc",
+                   help="ctc: score the CTC model's posteriors; classifier: the --classifier model's labels")
+    p.add_argument("--classifier", metavar="DIR", help="sequence-classification checkpoint (--detector classifier)")
+    p.add_argument("--positives", action="append", default=[], metavar="DIR",
+                   help="clips whose transcript is exactly a keyword (others count as negatives); repeatable")
+    p.add_argument("--negatives", action="append", default=[], metavar="DIR",
+                   help="speech without the keywords (transcripts.txt dir or corpus dir); utterances that "
+                        "mention a keyword are left out; repeatable")
+    p.add_argument("--negatives-limit-s", type=float, default=None, help="use at most this much of each negative set")
+    p.add_argument("--thresholds", default="0.05:0.95:0.05", help="start:stop:step of the sweep")
+    p.add_argument("--max-fa-per-hour", type=float, default=0.5, help="false-accept budget of the operating point")
+    p.add_argument("--threshold", type=float, help="threshold of the live run (default: the operating point)")
+    p.add_argument("--live-negatives-s", type=float, default=120.0,
+                   help="also stream this much negative audio live-paced (0: skip)")
+    p.add_argument("--no-live", action="store_true", help="skip the live-paced run (no latency)")
+    p.add_argument("--plot", default="keywords-det.png", help="where to save the DET plot (PNG)")
+    p.add_argument("--json", help="also write every number as JSON here")
+    p.set_defaults(func=cmd_eval_keywords)
+
+
+def _thresholds(text: str) -> list[float]:
+    start, stop, step = (float(x) for x in text.split(":"))
+    n = int(round((stop - start) / step)) + 1
+    return [round(start + i * step, 4) for i in range(n)]
+
+
+def cmd_eval_keywords(args) -> int:
+    from sewstream.cli import load_recognizer
+    from sewstream.config import ConfigError
+
+    from . import evaluation as ev
+    from .registry import KeywordRegistry
+    from .settings import KeywordSettings, parse_keywords
+
+    if not args.positives or not args.negatives:
+        raise ConfigError("eval-keywords needs at least one --positives DIR and one --negatives DIR")
+    config, rec = load_recognizer(args)
+    try:
+        base: KeywordSettings = config.section("keywords")
+        specs = parse_keywords(args.keywords) if args.keywords else list(base.default)
+        if not specs:
+            raise ConfigError("no keywords: pass --keywords or set keywords.default in the config")
+        specs = [replace(s, detector=args.detector) for s in specs]
+        classifier = replace(base.classifier, model=args.classifier or base.classifier.model)
+        settings = replace(base, default=specs, streams={}, classifier=classifier)
+        registry = KeywordRegistry(settings, rec)  # checks phrases / labels, loads the classifier
+        keywords = registry.keywords(None, args.detector)
+        kset = ev.KeywordSet(keywords, settings)
+        return _run(args, rec, registry, kset, ev)
+    finally:
+        rec.close()
+
+
+def _run(args, rec, registry, kset, ev) -> int:
+    say = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731  (progress to stderr)
+    positives, extra_negatives = [], []
+    for d in args.positives:
+        for clip in ev.read_clips(d):
+            (positives if kset.label_of(clip) is not None else extra_negatives).append(clip)
+    negatives, left_out = [], 0
+    for d in args.negatives:
+        for clip in ev.read_clips(d, args.negatives_limit_s):
+            if kset.mentioned(clip):
+                left_out += 1
+            else:
+                negatives.append(clip)
+    negatives += [c for c in extra_negatives if not kset.mentioned(c)]
+    hours = sum(c.seconds for c in negatives) / 3600
+    say(f"{len(positives)} positive clips, {len(negatives)} negative clips ({hours * 60:.1f} min; "
+        f"{left_out} left out for mentioning a keyword)")
+
+    started = ev.time.perf_counter()
+    if args.detector == "ctc":
+        pos = ev.score_clips(rec, kset, positives)
+        neg = ev.score_clips(rec, kset, negatives, progress=lambda n: n % 100 == 0 and say(f"  negatives {n}"))
+    else:
+        model, _ = registry.classifier(None)
+        pos = [ev.ClipScores(c, kset.label_of(c)) for c in positives]
+        neg = [ev.ClipScores(c, None) for c in negatives]
+        ev.classifier_scores(model, kset, positives, pos)
+        ev.classifier_scores(model, kset, negatives, neg)
+    say(f"offline scoring took {ev.time.perf_counter() - started:.1f} s")
+    rows = ev.det_table(pos, neg, kset, _thresholds(args.thresholds))
+    model_name = getattr(rec, "name", "model")
+    print(f"# eval-keywords: {', '.join(k.label for k in kset.keywords)} | detector {args.detector} | "
+          f"model {model_name}")
+    print(f"# {len(positives)} positives, {len(negatives)} negative clips = {hours * 60:.1f} min")
+    print(ev.format_table(rows, hours))
+    op = ev.operating_point(rows, args.max_fa_per_hour)
+    if op is None:
+        print(f"operating point: no threshold keeps false accepts <= {args.max_fa_per_hour}/h")
+    else:
+        print(f"operating point (<= {args.max_fa_per_hour} FA/h): threshold {op.threshold:.2f}, "
+              f"detection {100 * op.detection:.1f}%, {op.fa_per_hour:.2f} FA/h")
+    plot = ev.plot_det(rows, args.plot, f"{model_name}: {', '.join(k.label for k in kset.keywords)} "
+                                        f"({args.detector})", hours)
+    print(f"DET plot: {plot}")
+    report = {"keywords": [asdict(k) for k in kset.keywords], "detector": args.detector, "model": model_name,
+              "positives": len(positives), "negative_minutes": round(hours * 60, 2),
+              "det": [asdict(r) for r in rows], "operating_point": asdict(op) if op else None}
+
+    if not args.no_live and positives:
+        threshold = args.threshold or (op.threshold if op else None)
+        report["live"] = _live(args, rec, registry, kset, ev, positives, negatives, threshold, say)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return 0
+
+
+def _live(args, rec, registry, kset, ev, positives, negatives, threshold, say) -> dict:
+    from .registry import KeywordRegistry
+
+    settings = kset.settings
+    if threshold is not None:
+        key = "threshold" if args.detector == "ctc" else "classifier_threshold"
+        specs = [replace(s, threshold=None) for s in settings.default]
+        settings = replace(settings, default=specs, **{key: threshold})
+    live_registry = KeywordRegistry(settings, rec)
+    live_registry.models = registry.models  # the classifier is already loaded (and registered)
+    live_registry.reload(settings)
+    factory = lambda: live_registry.listeners("eval-keywords")  # noqa: E731
+    say(f"live-paced run over {len(positives)} positives ...")
+    res = ev.live_run(rec, kset, positives, listeners=factory)
+    latencies = [lat for _, lat in res.detections.values()]
+    wanted = sum(1 for p in res.placed if p.keyword is not None)
+    out = {"threshold": threshold, "detected": len(res.detections), "positives": wanted,
+           "false_triggers_on_positive_stream": len(res.false_accepts),
+           "latency_p50_s": ev.percentile(latencies, 50), "latency_p95_s": ev.percentile(latencies, 95),
+           "partial_window_compute_p50_s": ev.percentile(res.partial_compute_s, 50)}
+    thr = "config" if threshold is None else f"{threshold:.2f}"
+    print(f"live-paced (simulated clock, 20 ms pushes, threshold {thr}): detected {len(res.detections)}/{wanted}, "
+          f"{len(res.false_accepts)} wrong or duplicate triggers on the positive stream")
+    print(f"  trigger latency after the keyword's speech ends: p50 {1000 * out['latency_p50_s']:.0f} ms, "
+          f"p95 {1000 * out['latency_p95_s']:.0f} ms (zero compute time); model time per provisional window "
+          f"p50 {1000 * out['partial_window_compute_p50_s']:.0f} ms on this machine")
+    if args.live_negatives_s > 0 and negatives:
+        chosen, total = [], 0.0
+        for c in negatives:
+            chosen.append(c)
+            total += c.seconds
+            if total >= args.live_negatives_s:
+                break
+        say(f"live-paced run over {total / 60:.1f} min of negatives ...")
+        neg = ev.live_run(rec, kset, chosen, listeners=factory, gap_s=0.3)
+        fa = len(neg.events)
+        out.update(live_negative_minutes=round(total / 60, 2), live_false_accepts=fa,
+                   live_fa_per_hour=fa / (total / 3600))
+        print(f"  live negatives: {fa} false accepts in {total / 60:.1f} min = {fa / (total / 3600):.1f}/h")
+    return out
