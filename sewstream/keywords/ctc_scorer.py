@@ -237,6 +237,7 @@ def occurrences(graph: KeywordGraph, logits: np.ndarray, blank: int, delimiter: 
     out: list[Occurrence] = []
     for k in range(graph.num_keywords):
         current: Occurrence | None = None
+        group_end = -1  # the union of the group's spans decides membership; the peak is reported
         for row in np.flatnonzero(comp.log_score[:, k] >= floor):
             s, e, value = int(comp.start[row, k]), first_frame + int(row) + 1, float(comp.log_score[row, k])
             if whole[k]:
@@ -244,12 +245,12 @@ def occurrences(graph: KeywordGraph, logits: np.ndarray, blank: int, delimiter: 
                                  blank, delimiter, gap, end_known)
                 if ok is False:
                     continue  # (None only at the very end: there is no more audio, accept)
-            if current is not None and s < current.end:
+            if current is not None and s < group_end:
                 if value > current.log_score:
-                    current.start, current.log_score = s, value
-                current.end = max(current.end, e)
+                    current.start, current.end, current.log_score = s, e, value
+                group_end = max(group_end, e)
                 continue
-            current = Occurrence(k, s, e, value)
+            current, group_end = Occurrence(k, s, e, value), e
             out.append(current)
     return sorted(out, key=lambda o: (o.start, o.keyword))
 

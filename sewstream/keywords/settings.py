@@ -133,9 +133,10 @@ class KeywordSettings:
         for where, specs in lists:
             seen: dict[tuple[str, str], int] = {}
             for i, spec in enumerate(specs):
-                key = (spec.detector, resolved_label(spec))
+                # the same words twice (labels may repeat: synonyms share one label and its cooldown)
+                key = (spec.detector, " ".join(spec.phrase.lower().split()))
                 if key in seen:
-                    raise ValueError(f"{where}[{i}] repeats the {spec.detector} keyword {key[1]!r} "
+                    raise ValueError(f"{where}[{i}] repeats the {spec.detector} phrase {key[1]!r} "
                                      f"of {where}[{seen[key]}]")
                 seen[key] = i
                 if spec.detector == "classifier" and not self.classifier.model:
@@ -197,8 +198,8 @@ def parse_keywords(text: str) -> list[KeywordSpec]:
         out.append(spec)
     if not out:
         raise KeywordError(f"--keywords {text!r} names no keyword")
-    labels = [resolved_label(s) for s in out]
-    if len(set(labels)) < len(labels):
+    phrases = [" ".join(s.phrase.lower().split()) for s in out]
+    if len(set(phrases)) < len(phrases):
         raise KeywordError(f"--keywords {text!r} repeats a keyword")
     return out
 
