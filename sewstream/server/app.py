@@ -60,6 +60,7 @@ class Server:
         self.metrics = Metrics(rec.worker, self._capture_stats, lambda: self.ready)
         self._names = itertools.count(1)
         self._ws = None
+        self._port = 0
         self._stopped: asyncio.Event | None = None
 
     # ================================================================ lifecycle
@@ -79,6 +80,7 @@ class Server:
             server_header=f"sewstream/{__version__}",
             close_timeout=5,
         )
+        self._port = self._ws.sockets[0].getsockname()[1]
         try:
             for mic in s.microphones:
                 self.add_channel(Channel.from_settings(self, mic))
@@ -203,7 +205,8 @@ class Server:
     # ================================================================ info
     @property
     def port(self) -> int:
-        return self._ws.sockets[0].getsockname()[1]
+        """The port listened on (the one the OS picked when server.port is 0)."""
+        return self._port
 
     @property
     def url(self) -> str:
