@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -69,12 +70,12 @@ def cmd_eval_keywords(args) -> int:
         registry = KeywordRegistry(settings, rec)  # checks phrases / labels, loads the classifier
         keywords = registry.keywords(None, args.detector)
         kset = ev.KeywordSet(keywords, settings)
-        return _run(args, rec, registry, kset, ev)
+        return _run(args, config, rec, registry, kset, ev)
     finally:
         rec.close()
 
 
-def _run(args, rec, registry, kset, ev) -> int:
+def _run(args, config, rec, registry, kset, ev) -> int:
     say = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731  (progress to stderr)
     positives, extra_negatives = [], []
     for d in args.positives:
@@ -92,7 +93,7 @@ def _run(args, rec, registry, kset, ev) -> int:
     say(f"{len(positives)} positive clips, {len(negatives)} negative clips ({hours * 60:.1f} min; "
         f"{left_out} left out for mentioning a keyword)")
 
-    started = ev.time.perf_counter()
+    started = time.perf_counter()
     if args.detector == "ctc":
         pos = ev.score_clips(rec, kset, positives)
         neg = ev.score_clips(rec, kset, negatives, progress=lambda n: n % 100 == 0 and say(f"  negatives {n}"))
@@ -102,7 +103,7 @@ def _run(args, rec, registry, kset, ev) -> int:
         neg = [ev.ClipScores(c, None) for c in negatives]
         ev.classifier_scores(model, kset, positives, pos)
         ev.classifier_scores(model, kset, negatives, neg)
-    say(f"offline scoring took {ev.time.perf_counter() - started:.1f} s")
+    say(f"offline scoring took {time.perf_counter() - started:.1f} s")
     rows = ev.det_table(pos, neg, kset, _thresholds(args.thresholds))
     model_name = getattr(rec, "name", "model")
     print(f"# eval-keywords: {', '.join(k.label for k in kset.keywords)} | detector {args.detector} | "
@@ -124,26 +125,22 @@ def _run(args, rec, registry, kset, ev) -> int:
 
     if not args.no_live and positives:
         threshold = args.threshold or (op.threshold if op else None)
-        report["live"] = _live(args, rec, registry, kset, ev, positives, negatives, threshold, say)
+        report["live"] = _live(args, config, rec, registry, kset, ev, positives, negatives, threshold, say)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0
 
 
-def _live(args, rec, registry, kset, ev, positives, negatives, threshold, say) -> dict:
-    from .registry import KeywordRegistry
-
+def _live(args, config, rec, registry, kset, ev, positives, negatives, threshold, say) -> dict:
     settings = kset.settings
     if threshold is not None:
         key = "threshold" if args.detector == "ctc" else "classifier_threshold"
         specs = [replace(s, threshold=None) for s in settings.default]
         settings = replace(settings, default=specs, **{key: threshold})
-    live_registry = KeywordRegistry(settings, rec)
-    live_registry.models = registry.models  # the classifier is already loaded (and registered)
-    live_registry.reload(settings)
-    factory = lambda: live_registry.listeners("eval-keywords")  # noqa: E731
+    registry.reload(settings)  # same registry: a classifier stays loaded and registered
+    factory = lambda: registry.listeners("eval-keywords")  # noqa: E731
     say(f"live-paced run over {len(positives)} positives ...")
-    res = ev.live_run(rec, kset, positives, listeners=factory)
+    res = ev.live_run(rec, kset, positives, listeners=factory, stream_settings=config.stream)
     latencies = [lat for _, lat in res.detections.values()]
     wanted = sum(1 for p in res.placed if p.keyword is not None)
     out = {"threshold": threshold, "detected": len(res.detections), "positives": wanted,
@@ -164,7 +161,7 @@ def _live(args, rec, registry, kset, ev, positives, negatives, threshold, say) -
             if total >= args.live_negatives_s:
                 break
         say(f"live-paced run over {total / 60:.1f} min of negatives ...")
-        neg = ev.live_run(rec, kset, chosen, listeners=factory, gap_s=0.3)
+        neg = ev.live_run(rec, kset, chosen, listeners=factory, gap_s=0.3, stream_settings=config.stream)
         fa = len(neg.events)
         out.update(live_negative_minutes=round(total / 60, 2), live_false_accepts=fa,
                    live_fa_per_hour=fa / (total / 3600))

@@ -1,0 +1,118 @@
+"""eval-keywords: DET sweep arithmetic, data readers, live-paced latency, the command itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sewstream.keywords import evaluation as ev
+from sewstream.keywords.settings import KeywordSettings, KeywordSpec
+from sewstream.stream import StreamSettings
+
+from . import fake_acoustics
+from .fake_acoustics import audio_for, spoken
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "keywords"
+
+
+def kset(*phrases: str) -> ev.KeywordSet:
+    s = KeywordSettings()
+    return ev.KeywordSet([s.resolve(KeywordSpec(phrase=p)) for p in phrases], s)
+
+
+def clip(name: str, text: str, seconds: float = 1.0) -> ev.Clip:
+    return ev.Clip(name, np.zeros(int(seconds * 16000), np.float32), text)
+
+
+def test_det_table_counts_detections_and_false_accepts():
+    ks = kset("yes", "no")
+    pos = [ev.ClipScores(clip("a", "YES"), 0, [(0, 0.9, 0, 0)]),
+           ev.ClipScores(clip("b", "YES"), 0, [(1, 0.8, 0, 0)]),    # only the wrong keyword fired
+           ev.ClipScores(clip("c", "NO"), 1, [(1, 0.4, 0, 0)])]
+    neg = [ev.ClipScores(clip("n", "SOMETHING ELSE", seconds=1800), None, [(0, 0.3, 0, 0), (1, 0.6, 0, 0)])]
+    rows = ev.det_table(pos, neg, ks, [0.2, 0.5, 0.95])
+    assert [r.false_accepts for r in rows] == [2, 1, 0]
+    assert [r.fa_per_hour for r in rows] == [4.0, 2.0, 0.0]
+    assert rows[0].per_keyword == {"yes": 0.5, "no": 1.0} and rows[0].detection == pytest.approx(2 / 3)
+    assert rows[1].per_keyword == {"yes": 0.5, "no": 0.0}
+    assert ev.operating_point(rows, 2.0).threshold == 0.5
+    assert ev.operating_point(rows, 0.5).threshold == 0.95
+    text = ev.format_table(rows, 0.5)
+    assert "FA/h" in text and "30.0 min" in text
+
+
+def test_plot_is_written(tmp_path):
+    rows = [ev.DetRow(t, 1 - t / 2, {"yes": 1 - t / 2}, int(10 * (1 - t)), 10 * (1 - t)) for t in (0.1, 0.5, 0.9)]
+    path = ev.plot_det(rows, tmp_path / "det.png", "test", hours=1.0)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mentions_whole_words():
+    assert ev.mentions("I SAID YES TO HIM", "yes")
+    assert not ev.mentions("YESTERDAY", "yes")
+    assert ev.mentions("SAY HEY SEW NOW", "hey sew") and not ev.mentions("HEY THERE SEW", "hey sew")
+    ks = kset("yes", "hey sew")
+    assert ks.label_of(clip("x", "HEY SEW")) == 1 and ks.label_of(clip("y", "I SAID YES")) is None
+
+
+def test_readers(tmp_path):
+    clips = ev.read_clips(DATA)
+    assert {c.text for c in clips} >= {"YES", "NO", "DOWN", "HEY SEW"}
+    assert all(c.audio.dtype == np.float32 and 0.3 < c.seconds < 2 for c in clips)
+    # the training corpus format: jsonl manifest + int16 pcm
+    audio = (np.arange(3200) % 100).astype(np.int16)
+    (tmp_path / "test.pcm").write_bytes(audio.tobytes())
+    (tmp_path / "test.jsonl").write_text(json.dumps({"id": "u1", "text": "a b", "offset": 0, "num_samples": 1600})
+                                         + "\n" + json.dumps({"id": "u2", "text": "c", "offset": 1600,
+                                                              "num_samples": 1600}) + "\n")
+    corpus = ev.read_clips(tmp_path)
+    assert [c.text for c in corpus] == ["A B", "C"]
+    np.testing.assert_allclose(corpus[1].audio * 32768, audio[1600:])
+    assert len(ev.read_clips(tmp_path, limit_s=0.05)) == 1
+
+
+def test_speech_end():
+    audio = np.zeros(16000, np.float32)
+    audio[3200:9600] = 0.3
+    assert ev.speech_end(audio) == pytest.approx(0.6)
+
+
+def test_live_run_latency_on_a_simulated_clock(recognizer):
+    fake_acoustics.install(recognizer)
+    ks = kset("yes", "no")
+    clips = [ev.Clip("y", audio_for(spoken("YES", lead=10, tail=20)), "YES"),
+             ev.Clip("n", audio_for(spoken("NO", lead=10, tail=20)), "NO"),
+             ev.Clip("x", audio_for(spoken("NOTHING", lead=10, tail=20)), "NOTHING")]
+    from sewstream.keywords import keyword_listeners
+
+    # feature blocks on the partial-window grid (0.24 s): with the default 0.32 s blocks some
+    # provisional windows fall between blocks and the tail is seen every 0.48 s instead
+    settings = StreamSettings(feature_block_s=0.24)
+    res = ev.live_run(recognizer, ks, clips, listeners=lambda: keyword_listeners(recognizer, "yes,no"),
+                      stream_settings=settings)
+    assert sorted(res.detections) == [0, 1] and res.false_accepts == []
+    for event, latency in res.detections.values():
+        # the word's audio ends 3 frames after its last letter; the boundary needs 5 frames of
+        # blank after the letter and a provisional window comes every 12 frames (0.24 s)
+        assert 0.0 < latency <= 0.3, (event, latency)
+
+
+@pytest.mark.slow
+def test_eval_keywords_command(tiny_ctc_dir, tmp_path, capsys):
+    from sewstream.cli import main
+
+    plot, report = tmp_path / "det.png", tmp_path / "det.json"
+    rc = main(["eval-keywords", "--model", str(tiny_ctc_dir), "--device", "cpu", "--keywords", "yes,no,down",
+               "--positives", str(DATA), "--negatives", str(DATA), "--no-live", "--plot", str(plot),
+               "--json", str(report), "--thresholds", "0.1:0.9:0.4"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "FA/h" in out and "operating point" in out
+    data = json.loads(report.read_text())
+    assert data["positives"] == 4 and len(data["det"]) == 3
+    assert data["negative_minutes"] > 0  # the clips that are not a keyword
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert main(["eval-keywords", "--model", str(tiny_ctc_dir), "--keywords", "yes"]) == 2  # no data given
