@@ -31,6 +31,9 @@ def register(sub, add_model_args) -> None:
                    help="speech without the keywords (transcripts.txt dir or corpus dir); utterances that "
                         "mention a keyword are left out; repeatable")
     p.add_argument("--negatives-limit-s", type=float, default=None, help="use at most this much of each negative set")
+    p.add_argument("--in-sentence", action="store_true",
+                   help="count negative-set sentences that mention one keyword as positives (keyword in running "
+                        "speech; offline sweep only: their keyword end time is unknown)")
     p.add_argument("--thresholds", default="0.05:0.95:0.05", help="start:stop:step of the sweep")
     p.add_argument("--max-fa-per-hour", type=float, default=0.5, help="false-accept budget of the operating point")
     p.add_argument("--threshold", type=float, help="threshold of the live run (default: the operating point)")
@@ -81,25 +84,27 @@ def _run(args, config, rec, registry, kset, ev) -> int:
     for d in args.positives:
         for clip in ev.read_clips(d):
             (positives if kset.label_of(clip) is not None else extra_negatives).append(clip)
-    negatives, left_out = [], 0
+    negatives, in_sentence, left_out = [], [], 0
     for d in args.negatives:
         for clip in ev.read_clips(d, args.negatives_limit_s):
-            if kset.mentioned(clip):
-                left_out += 1
-            else:
+            if not kset.mentioned(clip):
                 negatives.append(clip)
+            elif args.in_sentence and kset.only_mention(clip) is not None:
+                in_sentence.append(clip)
+            else:
+                left_out += 1
     negatives += [c for c in extra_negatives if not kset.mentioned(c)]
     hours = sum(c.seconds for c in negatives) / 3600
-    say(f"{len(positives)} positive clips, {len(negatives)} negative clips ({hours * 60:.1f} min; "
-        f"{left_out} left out for mentioning a keyword)")
+    say(f"{len(positives)} positive clips + {len(in_sentence)} sentences with a keyword, {len(negatives)} "
+        f"negative clips ({hours * 60:.1f} min; {left_out} left out for mentioning a keyword)")
 
     started = time.perf_counter()
     if args.detector == "ctc":
-        pos = ev.score_clips(rec, kset, positives)
+        pos = ev.score_clips(rec, kset, positives + in_sentence)
         neg = ev.score_clips(rec, kset, negatives, progress=lambda n: n % 100 == 0 and say(f"  negatives {n}"))
     else:
         model, _ = registry.classifier(None)
-        pos = [ev.ClipScores(c, kset.label_of(c)) for c in positives]
+        pos = [ev.ClipScores(c, kset.label_of(c)) for c in positives]  # (1 s windows: isolated words only)
         neg = [ev.ClipScores(c, None) for c in negatives]
         ev.classifier_scores(model, kset, positives, pos)
         ev.classifier_scores(model, kset, negatives, neg)
@@ -108,7 +113,8 @@ def _run(args, config, rec, registry, kset, ev) -> int:
     model_name = getattr(rec, "name", "model")
     print(f"# eval-keywords: {', '.join(k.label for k in kset.keywords)} | detector {args.detector} | "
           f"model {model_name}")
-    print(f"# {len(positives)} positives, {len(negatives)} negative clips = {hours * 60:.1f} min")
+    extra = f" + {len(in_sentence)} in sentences" if in_sentence and args.detector == "ctc" else ""
+    print(f"# {len(positives)} positives{extra}, {len(negatives)} negative clips = {hours * 60:.1f} min")
     print(ev.format_table(rows, hours))
     op = ev.operating_point(rows, args.max_fa_per_hour)
     if op is None:
@@ -120,7 +126,8 @@ def _run(args, config, rec, registry, kset, ev) -> int:
                                         f"({args.detector})", hours)
     print(f"DET plot: {plot}")
     report = {"keywords": [asdict(k) for k in kset.keywords], "detector": args.detector, "model": model_name,
-              "positives": len(positives), "negative_minutes": round(hours * 60, 2),
+              "positives": len(positives), "in_sentence_positives": len(in_sentence),
+              "negative_minutes": round(hours * 60, 2),
               "det": [asdict(r) for r in rows], "operating_point": asdict(op) if op else None}
 
     if not args.no_live and positives:
@@ -148,7 +155,9 @@ def _live(args, config, rec, registry, kset, ev, positives, negatives, threshold
            "latency_p50_s": ev.percentile(latencies, 50), "latency_p95_s": ev.percentile(latencies, 95),
            "partial_window_compute_p50_s": ev.percentile(res.partial_compute_s, 50)}
     thr = "config" if threshold is None else f"{threshold:.2f}"
-    print(f"live-paced (simulated clock, 20 ms pushes, threshold {thr}): detected {len(res.detections)}/{wanted}, "
+    st = config.stream
+    print(f"live-paced (simulated clock, 20 ms pushes, threshold {thr}, partial_every_s {st.partial_every_s}, "
+          f"feature_block_s {st.feature_block_s}): detected {len(res.detections)}/{wanted}, "
           f"{len(res.false_accepts)} wrong or duplicate triggers on the positive stream")
     print(f"  trigger latency after the keyword's speech ends: p50 {1000 * out['latency_p50_s']:.0f} ms, "
           f"p95 {1000 * out['latency_p95_s']:.0f} ms (zero compute time); model time per provisional window "

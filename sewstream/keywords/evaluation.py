@@ -123,6 +123,11 @@ class KeywordSet:
     def mentioned(self, clip: Clip) -> bool:
         return any(mentions(clip.text, k.phrase) for k in self.keywords)
 
+    def only_mention(self, clip: Clip) -> int | None:
+        """Index of the one keyword a sentence mentions (None: none or several)."""
+        found = [i for i, k in enumerate(self.keywords) if mentions(clip.text, k.phrase)]
+        return found[0] if len(found) == 1 else None
+
 
 # ------------------------------------------------------------------ offline scores
 @dataclass
@@ -145,7 +150,7 @@ def score_clips(rec, kset: KeywordSet, clips: list[Clip], floor_score: float = 0
     index = {id(k): i for i, k in enumerate(kset.keywords)}
     out = []
     for n, clip in enumerate(clips):
-        result = ClipScores(clip, kset.label_of(clip))
+        result = ClipScores(clip, kset.label_of(clip) if kset.label_of(clip) is not None else kset.only_mention(clip))
         logits = rec.logits(clip.audio)
         if compiled.graph is not None and len(logits):
             for o in occurrences(compiled.graph, logits, rec.vocab.blank, delimiter,

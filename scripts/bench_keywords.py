@@ -1,0 +1,133 @@
+"""Keyword spotting costs and engine-side trigger latency, without needing a trained model.
+
+    python scripts/bench_keywords.py            # all three parts
+    python scripts/bench_keywords.py --part latency --occurrences 100
+
+1. ``scan``: the CTC keyword Viterbi, frames per second for 1..30 keywords.
+2. ``spotter``: the frame listener's CPU time per second of audio, fed like a Stream feeds it
+   (a provisional tail every 0.24 s rescanned from the checkpoint, committed 2 s chunks).
+3. ``latency``: keyword events through a real Stream and model worker on a simulated clock,
+   with the level-coded fake acoustics of the tests (frames say exactly what the script
+   says, window ends are unsure): the time from the end of the word's audio to the event,
+   for several ``stream.feature_block_s`` values. Model compute time is not included
+   (zero on the simulated clock); add the per-window model time of the real model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sewstream.keywords.ctc_scorer import KeywordGraph, ViterbiState, emission_matrix, phrase_tokens, scan  # noqa: E402
+
+WORDS = ["yes", "no", "down", "hey sew", "stop", "go", "left", "right", "up", "on", "off", "seven", "lights on",
+         "lights off", "next", "previous", "pause", "play", "louder", "quieter", "cancel", "call mom", "open door",
+         "close door", "timer", "alarm", "weather", "music", "help", "repeat"]
+TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "|"] + list("ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+ID = {t: i for i, t in enumerate(TOKENS)}
+
+
+def bench_scan() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3000, len(TOKENS))).astype(np.float32) * 3
+    em = emission_matrix(logits, 0, ID["|"])
+    print("scan: keywords  frames/s  x real time (50 frames/s)")
+    for k in (1, 3, 10, 30):
+        g = KeywordGraph.compile([phrase_tokens(w, ID) for w in WORDS[:k]], len(TOKENS), 0)
+        started = time.perf_counter()
+        scan(g, em, ViterbiState.fresh(g), 150)
+        rate = len(em) / (time.perf_counter() - started)
+        print(f"      {k:8d}  {rate:8.0f}  {rate / 50:8.0f}")
+
+
+def bench_spotter(seconds: float = 120.0) -> None:
+    from sewstream.keywords.settings import KeywordSettings, KeywordSpec
+    from sewstream.keywords.spotter import KeywordSpotter
+    from sewstream.stream.decode import Vocabulary
+
+    vocab = Vocabulary(dict(enumerate(TOKENS)), 0, "|", frozenset({1, 2, 3}))
+    rng = np.random.default_rng(0)
+    frames = int(seconds * 50)
+    logits = rng.standard_normal((frames, len(TOKENS))).astype(np.float32) * 3
+    print("spotter: keywords  CPU s per audio s (provisional every 12 frames, 100-frame committed chunks)")
+    for k in (1, 3, 10, 30):
+        s = KeywordSettings()
+        spotter = KeywordSpotter(vocab, [s.resolve(KeywordSpec(phrase=w)) for w in WORDS[:k]], settings=s)
+        started, next_emit = time.perf_counter(), 0
+        for point in range(12, frames, 12):
+            while next_emit + 130 <= point:
+                spotter(next_emit, logits[next_emit: next_emit + 100], True)
+                next_emit += 100
+            spotter(next_emit, logits[next_emit: point], False)
+        cost = (time.perf_counter() - started) / seconds
+        print(f"         {k:8d}  {cost:.4f}")
+
+
+def bench_latency(occurrences: int, blocks: list[float]) -> None:
+    from sewstream.keywords import keyword_listeners
+    from sewstream.keywords.evaluation import settle
+    from sewstream.stream import Recognizer, StreamSettings
+    from tests.conftest import make_ctc_checkpoint
+    from tests.keywords import fake_acoustics
+    from tests.keywords.fake_acoustics import audio_for, spoken
+
+    rng = np.random.default_rng(0)
+    script, ends = "", []
+    fillers = ["NOTHING", "KNOWS", "DOWNTOWN", "AND", "THE"]
+    for _ in range(occurrences):
+        lead = int(rng.integers(20, 45))  # random phase against the window grid
+        before = [fillers[int(rng.integers(len(fillers)))]] if rng.random() < 0.5 else []
+        piece = spoken(*before, "YES", lead=lead, tail=int(rng.integers(5, 40)))
+        ends.append(len(script) + piece.rindex("S") + 4)  # the word's audio: S, then '...'
+        script += piece
+    script += "_" * 150
+    audio = audio_for(script)
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Recognizer.from_pretrained(make_ctc_checkpoint(Path(tmp)), device="cpu")
+        fake_acoustics.install(rec)
+        print("latency: feature_block_s  detected  p50 ms  p95 ms  max ms   (word audio end -> event; "
+              "simulated clock, no model time)")
+        for block in blocks:
+            events = []
+            stream = rec.stream("bench", StreamSettings(feature_block_s=block),
+                                on_event=lambda e: e.type == "keyword" and events.append((stream.total_samples, e)),
+                                **keyword_listeners(rec, "yes"))
+            for i in range(0, len(audio), 320):
+                stream.push(audio[i: i + 320])
+                settle(stream)
+            stream.end()
+            settle(stream)
+            latencies = []
+            for when, event in events:
+                end = min(ends, key=lambda f: abs(f * 0.02 - event.end))
+                latencies.append(when / 16000 - end * 0.02)
+            ms = 1000 * np.asarray(latencies)
+            print(f"         {block:15.2f}  {len(events):4d}/{occurrences:<4d} {np.percentile(ms, 50):6.0f}  "
+                  f"{np.percentile(ms, 95):6.0f}  {ms.max():6.0f}")
+        rec.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=("scan", "spotter", "latency", "all"), default="all")
+    p.add_argument("--occurrences", type=int, default=60)
+    p.add_argument("--blocks", default="0.32,0.24,0.08", help="stream.feature_block_s values for the latency part")
+    args = p.parse_args()
+    if args.part in ("scan", "all"):
+        bench_scan()
+    if args.part in ("spotter", "all"):
+        bench_spotter()
+    if args.part in ("latency", "all"):
+        bench_latency(args.occurrences, [float(b) for b in args.blocks.split(",")])
+
+
+if __name__ == "__main__":
+    main()
