@@ -221,6 +221,21 @@ def server_mean_ms(before: dict, after: dict, name: str) -> float:
     return 1000 * total / count if count else float("nan")
 
 
+def hist_quantile(before: dict, after: dict, name: str, q: float) -> float:
+    """Quantile of a server histogram over the interval (upper bound of the bucket that holds it)."""
+    buckets = []
+    for key, value in after.items():
+        m = re.fullmatch(rf'{name}_bucket\{{le="([^"]+)"\}}', key)
+        if m:
+            buckets.append((float(m.group(1)), value - before.get(key, 0)))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+    for bound, count in buckets:
+        if total and count >= q * total:
+            return bound
+    return float("nan")
+
+
 async def sweep(server: ServerProcess, levels: list[int], seconds: float, stop_early: bool) -> list[dict]:
     rows, misses = [], 0
     for n in levels:
@@ -240,6 +255,7 @@ async def sweep(server: ServerProcess, levels: list[int], seconds: float, stop_e
                "batch": jobs / batches if batches else 0.0,
                "shed": after["sewstream_worker_shed_partials_total"] - before["sewstream_worker_shed_partials_total"],
                "server_partial": server_mean_ms(before, after, "sewstream_partial_latency_seconds"),
+               "loop_p99": 1000 * hist_quantile(before, after, "sewstream_event_loop_lag_seconds", 0.99),
                "finals": sum(r.finals for r in results),
                "errors": sum(len(r.errors) for r in results), "error_kinds": sorted({e for r in results for e in r.errors})}
         rows.append(row)
@@ -329,13 +345,14 @@ async def soak(server: ServerProcess, clients: int, minutes: float, session_s: f
 
 # ---------------------------------------------------------------------------- report
 def table(rows: list[dict]) -> str:
-    head = ["clients", "partial p50", "partial p95", "final p50", "final p95", "srv partial", "RTF", "batch", "shed",
-            "finals", "errors"]
+    head = ["clients", "partial p50", "partial p95", "final p50", "final p95", "srv partial", "loop p99", "RTF", "batch",
+            "shed", "finals", "errors"]
     lines = [" | ".join(f"{h:>11}" for h in head)]
     lines.append("-" * len(lines[0]))
     for r in rows:
         cells = [r["clients"], f"{r['partial_p50']:.0f} ms", f"{r['partial_p95']:.0f} ms", f"{r['final_p50']:.0f} ms",
-                 f"{r['final_p95']:.0f} ms", f"{r['server_partial']:.0f} ms", f"{r['rtf']:.3f}", f"{r['batch']:.1f}", int(r["shed"]), r["finals"],
+                 f"{r['final_p95']:.0f} ms", f"{r['server_partial']:.0f} ms",
+                 f"<={r['loop_p99']:g} ms", f"{r['rtf']:.3f}", f"{r['batch']:.1f}", int(r["shed"]), r["finals"],
                  r["errors"]]
         lines.append(" | ".join(f"{c!s:>11}" for c in cells))
     return "\n".join(lines)
@@ -397,7 +414,7 @@ def main() -> int:
     print(f"\nmodel: {model}   server threads: {args.threads}   audio per client per level: {seconds:g} s\n")
     print(table(rows))
     print("(latencies measured by the clients from the send time of the chunk holding the result's last sample; "
-          "srv partial: mean from arrival at the server to publication; batch: mean jobs per forward pass; "
+          "srv partial: mean from arrival at the server to publication; loop p99: event-loop lag (bucket bound); batch: mean jobs per forward pass; "
           "shed: provisional windows skipped)")
     print(f"\nlargest N with partial p95 <= {TARGET_P95_MS:.0f} ms: {max(good) if good else 'none'}"
           f"{' (not reached: try more --levels)' if good and good[-1] == rows[-1]['clients'] else ''}")

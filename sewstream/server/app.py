@@ -61,6 +61,7 @@ class Server:
         self._names = itertools.count(1)
         self._ws = None
         self._port = 0
+        self._lag_task: asyncio.Task | None = None
         self._stopped: asyncio.Event | None = None
 
     # ================================================================ lifecycle
@@ -81,6 +82,7 @@ class Server:
             close_timeout=5,
         )
         self._port = self._ws.sockets[0].getsockname()[1]
+        self._lag_task = asyncio.get_running_loop().create_task(self._watch_loop(), name="loop-lag")
         try:
             for mic in s.microphones:
                 self.add_channel(Channel.from_settings(self, mic))
@@ -92,6 +94,14 @@ class Server:
         self.ready = True
         log.info("ready on %s (model %s)", self.url, self.rec.name)
         return self
+
+    async def _watch_loop(self, period: float = 0.25) -> None:
+        """Measure how late a timer fires: anything blocking the loop (it must not) shows here."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + period
+            await asyncio.sleep(period)
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - due))
 
     def add_channel(self, channel: Channel) -> Channel:
         """Run a daemon stream (opened now if required; raises when it cannot be)."""
@@ -131,6 +141,8 @@ class Server:
             for conn in list(self.connections):
                 conn.ws.transport.abort()
             await self._ws.wait_closed()
+        self._lag_task.cancel()
+        await asyncio.gather(self._lag_task, return_exceptions=True)
         self._stopped.set()
         log.info("stopped")
 

@@ -47,6 +47,9 @@ class Metrics:
                                registry=r)
         self.overloads = Counter("sewstream_session_overloads",
                                  "Times a session's input was paused because the model was behind", registry=r)
+        self.loop_lag = Histogram("sewstream_event_loop_lag_seconds",
+                                  "How late the event loop ran a periodic timer: time it was kept busy",
+                                  buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=r)
         r.register(_EngineCollector(worker, capture_stats, is_ready, self.audio_seconds))
 
     def render(self) -> bytes:

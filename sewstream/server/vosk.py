@@ -91,7 +91,8 @@ class VoskConnection:
             await self.ws.close(1013, f"too many sessions ({self.settings.max_sessions}); try again later")
             return
         self.keepalive = asyncio.get_running_loop().create_task(
-            keepalive(self.ws, self.live, self.settings.ping_interval_s, self.settings.ping_timeout_s))
+            keepalive(self.ws, self.live, self.settings.ping_interval_s, self.settings.ping_timeout_s,
+                      on_dead=lambda: self.server.metrics.disconnects.labels("keepalive").inc()))
         try:
             while not self.closing:
                 message = await self._recv()
