@@ -26,7 +26,7 @@ from sewstream.config import ConfigError, build
 
 from .classifier import ClassifierListener, ClassifierModel
 from .hooks import HookRunner
-from .settings import Keyword, KeywordSettings
+from .settings import Keyword, KeywordError, KeywordSettings
 from .spotter import CompiledKeywords, KeywordSpotter
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class KeywordRegistry:
         self.version = 0
         self.last_error: str | None = None
         self.models: dict[str, ClassifierModel] = {}
+        self._cache: dict[tuple, list[Keyword]] = {}
         settings = settings or KeywordSettings()
         self._check(settings)
         self.settings = settings
@@ -124,8 +125,11 @@ class KeywordRegistry:
             classifier_kws = [k for k in kws if k.detector == "classifier"]
             if classifier_kws:
                 model = model or self._model(settings.classifier.model)
+                ignored = {label.lower() for label in settings.classifier.ignore_labels}
                 for k in classifier_kws:
                     model.label_index(k)
+                    if k.phrase.lower() in ignored:
+                        raise KeywordError(f"{k.where} ({k.phrase!r}) is in keywords.classifier.ignore_labels")
 
     def _model(self, path: str) -> ClassifierModel:
         if path not in self.models:  # loading happens here, off the audio path
@@ -144,11 +148,19 @@ class KeywordRegistry:
 
     # ------------------------------------------------------------------ queries
     def keywords(self, stream: str | None, detector: str) -> list[Keyword]:
-        """The resolved keywords of one detector kind on ``stream``."""
+        """The resolved keywords of one detector kind on ``stream`` (cached per version: the
+        classifier listener asks on every push)."""
         with self.lock:
-            settings = self.settings
-        return [k for k in (settings.resolve(s, where) for where, s in settings.entries(stream))
-                if k.detector == detector]
+            settings, key = self.settings, (self.version, stream, detector)
+            cached = self._cache.get(key)
+        if cached is None:
+            cached = [k for k in (settings.resolve(s, where) for where, s in settings.entries(stream))
+                      if k.detector == detector]
+            with self.lock:
+                if len(self._cache) > 256:
+                    self._cache.clear()
+                self._cache[key] = cached
+        return list(cached)
 
     def classifier(self, stream: str | None) -> tuple[ClassifierModel | None, list[Keyword]]:
         with self.lock:

@@ -87,7 +87,7 @@ class ClassifierSettings:
     window_s: float = 1.0               # audio per window (Speech Commands clips are 1 s)
     hop_s: float = 0.25                 # a window ends every hop_s of audio
     priority: Literal["stable", "partial"] = "stable"  # worker queue; partial jobs may be shed under load
-    ignore_labels: list[str] = field(default_factory=lambda: ["_silence_", "_unknown_"])
+    ignore_labels: list[str] = field(default_factory=lambda: ["_silence_", "_unknown_"])  # not keywords
 
     def validate(self) -> None:
         if self.window_s <= 0 or self.hop_s <= 0:

@@ -131,6 +131,9 @@ def test_bad_classifier_entries_are_named(recognizer, random_classifier, tiny_ct
     s = settings(random_classifier, default=[{"phrase": "maybe", "detector": "classifier"}])
     with pytest.raises(KeywordError, match=r"keywords\.default\[0\].*no such label.*_silence_"):
         KeywordRegistry(s, recognizer)
+    s = settings(random_classifier, default=[{"phrase": "_unknown_", "detector": "classifier"}])
+    with pytest.raises(KeywordError, match=r"keywords\.default\[0\].*ignore_labels"):
+        KeywordRegistry(s, recognizer)
     s = settings(tiny_ctc_dir)
     with pytest.raises(KeywordError, match="not a sequence-classification checkpoint"):
         KeywordRegistry(s, recognizer)
