@@ -11,6 +11,8 @@
    says, window ends are unsure): the time from the end of the word's audio to the event,
    for several ``stream.feature_block_s`` values. Model compute time is not included
    (zero on the simulated clock); add the per-window model time of the real model.
+4. ``compute`` (with ``--model DIR``): the model time of one provisional window (left context +
+   the uncommitted tail), which adds to the trigger latency of a live stream.
 """
 
 from __future__ import annotations
@@ -115,9 +117,43 @@ def bench_latency(occurrences: int, blocks: list[float]) -> None:
         rec.close()
 
 
+def bench_compute(model: str, repeats: int = 5) -> None:
+    import torch
+
+    from sewstream.stream import Recognizer, StreamSettings
+
+    rec = Recognizer.from_pretrained(model, device="cpu")
+    s = StreamSettings()
+    print(f"compute: {model} ({sum(p.numel() for p in rec.model.parameters()) / 1e6:.1f} M parameters, "
+          f"{torch.get_num_threads()} threads)")
+    # CPU time of this process as well as wall time: on a shared machine the wall time mostly
+    # measures the other jobs; CPU time / threads is what an idle machine would take
+    kind = "encoder on cached conv features" if rec.exact_features else "whole model"
+    print(f"         window s  wall ms  CPU ms   (provisional window = left context + uncommitted tail; {kind})")
+    rng = np.random.default_rng(0)
+    rec.logits(np.zeros(16000, np.float32))  # warm-up
+    for tail in (0.24, 1.0, 2.0, s.chunk_s + s.right_context_s):
+        seconds = s.left_context_s + tail
+        audio = (0.05 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+        wall, cpu = [], []
+        if rec.exact_features:  # the stream caches conv features: a window runs the encoder only
+            features = rec.worker.run("features", torch.from_numpy(audio))
+            job = lambda: rec.worker.run("encode", features)  # noqa: E731
+        else:
+            job = lambda: rec.logits(audio)  # noqa: E731
+        for _ in range(repeats):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            job()
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+        print(f"         {seconds:8.2f}  {1000 * np.median(wall):7.0f}  {1000 * np.median(cpu):6.0f}")
+    rec.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=("scan", "spotter", "latency", "all"), default="all")
+    p.add_argument("--part", choices=("scan", "spotter", "latency", "compute", "all"), default="all")
+    p.add_argument("--model", help="checkpoint for the compute part")
     p.add_argument("--occurrences", type=int, default=60)
     p.add_argument("--blocks", default="0.32,0.24,0.08", help="stream.feature_block_s values for the latency part")
     args = p.parse_args()
@@ -127,6 +163,8 @@ def main() -> None:
         bench_spotter()
     if args.part in ("latency", "all"):
         bench_latency(args.occurrences, [float(b) for b in args.blocks.split(",")])
+    if args.part in ("compute", "all") and args.model:
+        bench_compute(args.model)
 
 
 if __name__ == "__main__":
