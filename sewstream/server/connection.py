@@ -39,6 +39,7 @@ class NativeConnection:
         self.live = Liveness()
         self.live.paused = lambda: self.busy or (self.session is not None and self.session.paused)
         self.flush_task: asyncio.Task | None = None
+        self.close_task: asyncio.Task | None = None   # a close the server started (not cancelled)
         self.tasks: set[asyncio.Task] = set()
         self.outbox: Outbox | None = None
 
@@ -193,7 +194,7 @@ class NativeConnection:
         self.closing = True
         self.server.metrics.disconnects.labels("slow_consumer").inc()
         reason = f"too slow: {self.settings.send_queue_size} messages waiting, finals could not be queued"
-        self._spawn(self.ws.close(1008, reason))
+        self.close_task = asyncio.get_running_loop().create_task(self.ws.close(1008, reason))
 
     async def _close(self, code: int, reason: str, metric: str) -> None:
         """Flush the session's finals and the outbox, then close (lock held)."""
@@ -224,6 +225,8 @@ class NativeConnection:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.close_task is not None:  # bounded by websockets' close_timeout
+            await asyncio.gather(self.close_task, return_exceptions=True)
         await self.outbox.close()
 
     def _spawn(self, coro) -> asyncio.Task:

@@ -128,13 +128,17 @@ async def run_in_thread(fn: Callable[[], object], name: str) -> object:
     loop = asyncio.get_running_loop()
     future = loop.create_future()
 
+    def settle(error: BaseException | None, result: object) -> None:  # on the loop
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result)
+
     def body() -> None:
         try:
             result = fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+            loop.call_soon_threadsafe(settle, exc, None)
         else:
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
+            loop.call_soon_threadsafe(settle, None, result)
 
     thread = threading.Thread(target=body, name=name, daemon=True)
     thread.start()
