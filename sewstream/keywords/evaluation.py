@@ -65,8 +65,8 @@ def _read_transcribed(path: Path, limit_s: float | None) -> list[Clip]:
         if not line.strip():
             continue
         stem, _, text = line.strip().partition(" ")
-        audio_path = next((path / f"{stem}{ext}" for ext in (".wav", ".flac", ".ogg") if (path / f"{stem}{ext}").exists()),
-                          None)
+        candidates = (path / f"{stem}{ext}" for ext in (".wav", ".flac", ".ogg"))
+        audio_path = next((p for p in candidates if p.exists()), None)
         if audio_path is None:
             raise FileNotFoundError(f"{path}: no audio file for {stem!r}")
         audio = read_audio_file(audio_path)[0]

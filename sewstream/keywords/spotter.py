@@ -7,8 +7,8 @@ provisional tail after them. The Viterbi state is checkpointed on committed fram
 ``boundary`` frames behind the committed end (so a keyword ending there still has its
 right boundary ahead); every call rescans from the checkpoint to the end of the timeline.
 
-The timeline holds ``ctc_scorer.emission_matrix`` rows. A detection whose frames (and boundary check) lie in committed frames needs ``threshold``;
-one that uses provisional frames needs ``threshold + provisional_margin`` (decide early
+The timeline holds ``ctc_scorer.emission_matrix`` rows. A detection whose frames (and
+boundary check) lie in committed frames needs ``threshold``; one that uses provisional frames needs ``threshold + provisional_margin`` (decide early
 only when the score is clear). Each keyword's fired spans, widened by its cooldown, suppress
 any later detection that overlaps them, so one spoken occurrence fires once, whether it is
 seen first provisionally and then committed, or re-aligned a frame or two differently.
@@ -261,7 +261,8 @@ class KeywordSpotter:
 
     def _trim(self) -> None:
         """Forget frames no path, boundary check or rescan can reach any more."""
-        keep_from = (self.check.frame if self.check is not None else self._check_frame()) - self.max_frames - 2 * self.gap
+        checkpoint = self.check.frame if self.check is not None else self._check_frame()
+        keep_from = checkpoint - self.max_frames - 2 * self.gap
         cut = min(max(0, keep_from - self.base), len(self.ids))
         if cut > 256:  # trim in chunks: fewer copies
             self.emissions, self.ids = self.emissions[cut:], self.ids[cut:]
