@@ -8,8 +8,9 @@ provisional tail after them. The Viterbi state is checkpointed on committed fram
 right boundary ahead); every call rescans from the checkpoint to the end of the timeline.
 
 The timeline holds ``ctc_scorer.emission_matrix`` rows. A detection whose frames (and
-boundary check) lie in committed frames needs ``threshold``; one that uses provisional frames needs ``threshold + provisional_margin`` (decide early
-only when the score is clear). Each keyword's fired spans, widened by its cooldown, suppress
+boundary check) lie in committed frames needs ``threshold``; one that uses provisional
+frames needs ``threshold + provisional_margin`` (decide early only when the score is
+clear). Each keyword's fired spans, widened by its cooldown, suppress
 any later detection that overlaps them, so one spoken occurrence fires once, whether it is
 seen first provisionally and then committed, or re-aligned a frame or two differently.
 All positions are frames of stream time, so debouncing never depends on wall time.
