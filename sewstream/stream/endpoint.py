@@ -108,12 +108,14 @@ class Endpointer:
         return None
 
     def max_length_cut(self, ids: np.ndarray, first_frame: int, blank: int) -> int:
-        """Where to cut an over-long utterance: the end of the longest blank run in its last
-        third (so a word is not split), else the end."""
-        tail = ids[len(ids) * 2 // 3:]
-        best, best_end, run = 0, len(ids), 0
-        for j, token in enumerate(tail):
-            run = run + 1 if token == blank else 0
+        """Where to cut an utterance that reached the maximum length: the end of the longest
+        blank run in the last third of the allowed length (so a word is not split), else at
+        the limit itself."""
+        limit = self.frames(self.s.max_utterance_s)
+        lo = limit * 2 // 3
+        best, best_end, run = 0, limit, 0
+        for j in range(lo, min(limit, len(ids))):
+            run = run + 1 if ids[j] == blank else 0
             if run > best:
-                best, best_end = run, len(ids) - len(tail) + j + 1
+                best, best_end = run, j + 1
         return first_frame + best_end

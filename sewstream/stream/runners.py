@@ -31,8 +31,14 @@ def ctc_runners(model: SEWForCTC) -> dict[str, Runner]:
     def back(x: torch.Tensor) -> torch.Tensor:
         return x.to(device="cpu", dtype=torch.float32)
 
+    def features(audio: torch.Tensor) -> torch.Tensor:
+        # One row at a time: on CPU the conv kernels chosen for a batch of 1 differ (in the last
+        # bits) from those for larger batches, and results must not depend on what else was
+        # batched. The encoder's matmuls are row-independent, so they stay batched.
+        return torch.cat([model.backbone.features(row[None]) for row in audio])
+
     return {
-        "logits": lambda audio: back(model(to_model(audio)).logits),
-        "features": lambda audio: back(model.backbone.features(to_model(audio))),
-        "encode": lambda features: back(model.logits_from_features(to_model(features))),
+        "logits": lambda audio: back(model.logits_from_features(features(to_model(audio)))),
+        "features": lambda audio: back(features(to_model(audio))),
+        "encode": lambda feats: back(model.logits_from_features(to_model(feats))),
     }

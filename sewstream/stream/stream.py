@@ -110,7 +110,7 @@ class Stream:
         self.block = max(1, g.frames(s.feature_block_s))
         self.lock = threading.RLock()
         self.idle = threading.Condition(self.lock)
-        self.deliver_lock = threading.Lock()
+        self.deliver_lock = threading.RLock()  # re-entrant: an on_event callback may push audio
         self.stats = StreamStats()
         # audio: samples [audio_offset, audio_offset + len(audio)) of the stream
         self.audio = np.zeros(0, np.float32)
@@ -134,6 +134,10 @@ class Stream:
         self.last_boundary = 0          # frame of the latest close or cut requested
         self.utterance = 0              # id of the utterance the stable frames are in
         self.started: set[int] = set()  # utterances whose speech_started was emitted
+        # onsets the energy side found in utterances the stable frames have not reached yet:
+        # held back so events stay in stream-time order (end of u, then start of u + 1)
+        self.pending_starts: collections.deque[tuple[int, int]] = collections.deque()  # (splits, frame)
+        self.splits = 0                 # utterance boundaries applied so far (with or without speech)
         self.transcript = Transcript(recognizer.vocab, self.frame_seconds)
         self.last_partial: tuple[str, str] | None = None
         self.seq = 0
@@ -247,8 +251,11 @@ class Stream:
             if kind == "speech_started":
                 # the utterance this onset falls in: the current one plus the boundaries still
                 # ahead of the stable frames (the energy side runs ahead of the model side)
-                future = sum(1 for b, _ in (*self.closes, *self.cuts) if b <= at)
-                self._speech_started(self.utterance + future, at)
+                ahead = sum(1 for b, _ in (*self.closes, *self.cuts) if b <= at)
+                if ahead:
+                    self.pending_starts.append((self.splits + ahead, at))
+                else:
+                    self._speech_started(at)
             elif kind == "silence":
                 self._request_close(at, "silence")
             elif kind == "no_speech":
@@ -267,10 +274,12 @@ class Stream:
         else:
             self.closes.append((at, reason))
 
-    def _speech_started(self, utterance: int, frame: int) -> None:
-        if utterance not in self.started:
-            self.started.add(utterance)
-            self._emit(SpeechStarted(self.name, utterance=utterance, time=round(self.geometry.seconds(frame), 3)))
+    def _speech_started(self, frame: int) -> None:
+        """speech_started for the utterance the stable frames are in (once per utterance)."""
+        if self.utterance not in self.started:
+            self.started.add(self.utterance)
+            self._emit(SpeechStarted(self.name, utterance=self.utterance,
+                                     time=round(self.geometry.seconds(frame), 3)))
 
     # ----------------------------------------------------------------- features
     def _request_features(self) -> None:
@@ -400,22 +409,25 @@ class Stream:
             self._split(at, reason)
 
     def _ctc_endpoints(self) -> None:
-        """Blank-run and maximum-length cuts, decided on stable frames."""
-        t, blank = self.transcript, self.rec.vocab.blank
-        if not t.num_frames or self.cuts or self.closes:
-            return
-        ids = t.all_ids()
-        if t.has_text:
-            end = self.endpointer.blank_run_end(ids, t.first_frame, blank, had_text=False)
-            if end is not None:
-                self.endpointer.ended(end)
-                self.last_boundary = max(self.last_boundary, end)
-                self._split(end, "blank_run")
+        """Blank-run and maximum-length cuts, decided on stable frames (so they fall inside
+        the current utterance: pending cuts all lie beyond the stable frames)."""
+        blank = self.rec.vocab.blank
+        limit = self.geometry.frames(self.settings.endpoint.max_utterance_s)
+        while self.transcript.num_frames:
+            t = self.transcript
+            ids = t.all_ids()
+            at, reason = None, None
+            if t.has_text:
+                at = self.endpointer.blank_run_end(ids, t.first_frame, blank, had_text=False)
+                reason = "blank_run"
+            if at is None and t.num_frames >= limit:
+                at, reason = self.endpointer.max_length_cut(ids, t.first_frame, blank), "max_length"
+            if at is None:
                 return
-        if t.num_frames * self.frame_seconds >= self.settings.endpoint.max_utterance_s:
-            at = self.endpointer.max_length_cut(ids, t.first_frame, blank)
+            if self.endpointer.in_speech and reason == "blank_run":
+                self.endpointer.ended(at)
             self.last_boundary = max(self.last_boundary, at)
-            self._split(at, "max_length")
+            self._split(at, reason)
 
     def _split(self, at: int, reason: str) -> None:
         """Finish the utterance at frame ``at``; stable frames after it start the next one."""
@@ -429,7 +441,7 @@ class Stream:
         if text or u in self.started:
             words = t.words()
             if text:
-                self._speech_started(u, t.first_frame + int(np.flatnonzero(ids[:n] != self.rec.vocab.blank)[0]))
+                self._speech_started(t.first_frame + int(np.flatnonzero(ids[:n] != self.rec.vocab.blank)[0]))
                 self._emit(Final(self.name, utterance=u, text=text, words=words,
                                  start=words[0].start if words else round(t.time(0), 3),
                                  end=words[-1].end if words else round(t.time(n), 3)))
@@ -437,6 +449,9 @@ class Stream:
             self._emit(UtteranceEnd(self.name, utterance=u, time=round(self.geometry.seconds(at), 3), reason=reason))
             self.started.discard(u)
             self.utterance += 1
+        self.splits += 1
+        while self.pending_starts and self.pending_starts[0][0] <= self.splits:
+            self._speech_started(self.pending_starts.popleft()[1])
         self.transcript = Transcript(self.rec.vocab, self.frame_seconds, first_frame=at)
         if n < len(ids):
             self.transcript.append(ids[n:], probs[n:])

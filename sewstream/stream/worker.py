@@ -87,15 +87,18 @@ class ModelWorker:
         with self.cond:
             if self.closed:
                 raise RuntimeError("model worker is closed")
-            if priority == "partial":
-                if len(self.queues["partial"]) >= self.max_partial_backlog:
-                    self.stats.shed_partials += 1  # partials can be redone later: shed, never block
-                    job.future.cancel()
-                    return job.future
-            elif len(self.queues["stable"]) >= self.max_queue:
+            shed = priority == "partial" and len(self.queues["partial"]) >= self.max_partial_backlog
+            if shed:
+                self.stats.shed_partials += 1  # partials can be redone later: shed, never block
+            elif priority == "stable" and len(self.queues["stable"]) >= self.max_queue:
                 raise WorkerOverloaded(f"model worker queue is full ({self.max_queue} jobs)")
-            self.queues[priority].append(job)
-            self.cond.notify()
+            else:
+                self.queues[priority].append(job)
+                self.cond.notify()
+        if shed:
+            # Futures run their callbacks synchronously: never resolve one while holding
+            # self.cond, or a callback that takes a stream lock can deadlock with a pushing thread.
+            job.future.cancel()
         return job.future
 
     def run(self, runner: str, item: torch.Tensor, timeout: float | None = None) -> torch.Tensor:
@@ -115,24 +118,32 @@ class ModelWorker:
 
     # ------------------------------------------------------------------ thread
     def _take_batch(self) -> list[Job] | None:
-        with self.cond:
-            while True:
-                self._drop_stale()
-                head = self._head()
-                if head is not None:
-                    break
-                if self.closed:
-                    return None
-                self.cond.wait(0.5)
-            batch = [head]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                batch += self._take_matching(head.key, self.max_batch - len(batch))
-                remaining = deadline - time.monotonic()
-                if len(batch) >= self.max_batch or remaining <= 0 or self.closed:
-                    break
-                self.cond.wait(remaining)  # a moment for other streams' windows of the same shape
-            return batch
+        stale: list[Job] = []
+        try:
+            with self.cond:
+                return self._take_batch_locked(stale)
+        finally:
+            for job in stale:  # resolved outside the lock (see submit)
+                job.future.cancel()
+
+    def _take_batch_locked(self, stale: list[Job]) -> list[Job] | None:
+        while True:
+            stale += self._drop_stale()
+            head = self._head()
+            if head is not None:
+                break
+            if self.closed:
+                return None
+            self.cond.wait(0.5)
+        batch = [head]
+        deadline = time.monotonic() + self.max_wait
+        while len(batch) < self.max_batch:
+            batch += self._take_matching(head.key, self.max_batch - len(batch))
+            remaining = deadline - time.monotonic()
+            if len(batch) >= self.max_batch or remaining <= 0 or self.closed:
+                break
+            self.cond.wait(remaining)  # a moment for other streams' windows of the same shape
+        return batch
 
     def _head(self) -> Job | None:
         for priority in ("stable", "partial"):
@@ -150,17 +161,14 @@ class ModelWorker:
             self.queues[priority] = keep
         return taken
 
-    def _drop_stale(self) -> None:
-        queue = self.queues["partial"]
-        if any(j.is_stale is not None and j.is_stale() for j in queue):
-            keep = collections.deque()
-            for job in queue:
-                if job.is_stale is not None and job.is_stale():
-                    self.stats.shed_partials += 1
-                    job.future.cancel()
-                else:
-                    keep.append(job)
-            self.queues["partial"] = keep
+    def _drop_stale(self) -> list[Job]:
+        """Remove partial jobs that a newer one has made pointless; the caller cancels them."""
+        queue, keep, stale = self.queues["partial"], collections.deque(), []
+        for job in queue:
+            (stale if job.is_stale is not None and job.is_stale() else keep).append(job)
+        self.queues["partial"] = keep
+        self.stats.shed_partials += len(stale)
+        return stale
 
     def _run(self) -> None:
         with torch.inference_mode():
