@@ -17,8 +17,9 @@ from .stream import Stream, StreamOverloaded
 
 
 class Pump:
-    def __init__(self, ring: RingBuffer, stream: Stream, *, chunk_s: float = 0.02) -> None:
-        self.ring, self.stream = ring, stream
+    def __init__(self, ring: RingBuffer, stream: Stream, *, chunk_s: float = 0.02, origin: int = 0) -> None:
+        """``origin``: the ring index of the stream's first sample (0: the ring's first sample)."""
+        self.ring, self.stream, self.origin = ring, stream, origin
         self.chunk = max(1, int(chunk_s * 16000))
         self.gap_samples = 0        # dropped by the ring, replaced by silence
         self.refused_samples = 0    # refused by an overloaded stream
@@ -44,7 +45,7 @@ class Pump:
             self.refused_samples += len(samples)
 
     def _run(self) -> None:
-        expected = self.ring.read_index
+        expected = self.origin
         try:
             while not self._stop.is_set():
                 got = self.ring.read_exact_with_position(self.chunk, timeout=0.1)

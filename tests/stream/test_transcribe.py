@@ -1,0 +1,99 @@
+"""Whole-file transcription (offline and streaming), output formats and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sewstream.cli import main
+from sewstream.formats import render
+from sewstream.stream import StreamSettings, transcribe_offline, transcribe_streaming
+from sewstream.stream.endpoint import EndpointSettings
+from sewstream.stream.transcribe import utterance_cuts
+
+from ..conftest import speech_clip
+from .test_stream import bursts
+
+WHOLE = StreamSettings(chunk_s=60.0, left_context_s=0.0, right_context_s=0.0, partial_every_s=0.0)
+
+
+def test_offline_cuts_at_the_silences(recognizer):
+    audio = bursts([(0.3, 1.5), (2.6, 3.8)], 5.0)
+    cuts = utterance_cuts(audio, recognizer, EndpointSettings())
+    g = recognizer.geometry
+    assert [g.seconds(c) for c in cuts[:2]] == pytest.approx([2.1, 4.4], abs=0.04)
+    assert cuts[-1] == g.frames_in(len(audio))
+    long = utterance_cuts(bursts([(0.0, 9.0)], 9.0), recognizer, EndpointSettings(max_utterance_s=2.0))
+    assert all(b - a <= g.frames(2.0) for a, b in zip([0] + long, long))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_ctc_dir", "tiny_group_ctc_dir"])
+def test_a_window_as_long_as_the_utterance_reproduces_offline(request, fixture):
+    """Streaming differs from offline only by the context each frame sees: give every
+    utterance one window and the two agree word for word."""
+    from sewstream.stream import Recognizer
+
+    rec = Recognizer.from_pretrained(request.getfixturevalue(fixture), device="cpu")
+    try:
+        audio = speech_clip("misc/jfk.wav")
+        offline = transcribe_offline(rec, audio)
+        streamed = transcribe_streaming(rec, audio, settings=WHOLE)
+        assert streamed.text == offline.text and offline.text
+        assert [len(s.words) for s in streamed.segments] == [len(s.words) for s in offline.segments]
+    finally:
+        rec.close()
+
+
+def test_formats(recognizer):
+    result = transcribe_offline(recognizer, bursts([(0.3, 1.5), (2.6, 3.8)], 4.4))  # ends at the 2nd cut
+    assert len(result.segments) == 2
+    data = json.loads(render(result, "json"))
+    assert data["text"] == result.text and len(data["segments"]) == 2
+    assert set(data["segments"][0]["words"][0]) == {"word", "start", "end", "conf"}
+    srt = render(result, "srt")
+    assert re.match(r"1\n00:00:00,\d{3} --> 00:00:0\d,\d{3}\n\S", srt)
+    vtt = render(result, "vtt")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.") and "-->" in vtt
+    times = re.findall(r"(\d\d):(\d\d):(\d\d)[.,](\d{3})", vtt)
+    seconds = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000 for h, m, s, ms in times]
+    assert seconds == sorted(seconds)
+    with pytest.raises(ValueError, match="unknown format"):
+        render(result, "doc")
+
+
+def test_cli_transcribe_writes_every_format(tiny_ctc_dir, tmp_path, capsys):
+    audio = bursts([(0.3, 1.5)], 2.5)
+    stereo_44k = np.stack([audio, audio], axis=1)
+    import soxr
+    path = tmp_path / "clip.flac"
+    sf.write(path, soxr.resample(stereo_44k, 16000, 44100), 44100)  # any rate and channel count
+    for fmt in ("txt", "json", "srt", "vtt"):
+        assert main(["transcribe", str(path), "--model", str(tiny_ctc_dir), "--format", fmt,
+                     "--output", str(tmp_path / "out")]) == 0
+        assert (tmp_path / "out" / f"clip.{fmt}").stat().st_size > 0
+    assert main(["transcribe", str(path), "--model", str(tiny_ctc_dir), "--stream"]) == 0
+    streamed = capsys.readouterr().out.strip()
+    assert main(["transcribe", str(path), "--model", str(tiny_ctc_dir)]) == 0
+    assert capsys.readouterr().out.strip() and streamed
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["transcribe", "missing.wav"], "audio file not found: missing.wav"),
+    (["transcribe", "{clip}", "--model", "/nonexistent/model"], "no checkpoint directory"),
+    (["transcribe", "{clip}", "--model", "{model}", "--set", "stream.chunk_s=-1"], "stream.chunk_s"),
+    (["transcribe", "{clip}", "--model", "{model}", "--set", "stream.bogus=1"], "unknown config key 'stream.bogus'"),
+    (["transcribe", "{bad}", "--model", "{model}"], "bad.wav"),
+    (["info", "/nonexistent"], "no checkpoint directory"),
+])
+def test_cli_errors_are_one_line(tiny_ctc_dir, tmp_path, capsys, argv, message):
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, bursts([(0.1, 0.5)], 1.0), 16000)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF this is not audio")
+    argv = [a.format(clip=clip, model=tiny_ctc_dir, bad=tmp_path / "bad.wav") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sewstream: error: ") and message in err and "Traceback" not in err
