@@ -1,0 +1,142 @@
+"""``sewstream eval``: word and character error rates on directories of audio + transcripts.txt.
+
+    sewstream eval ../shared/data/speech --stream --plot errors.png
+
+A directory with a ``transcripts.txt`` is one set; a directory of such directories is
+several. Each clip is transcribed offline (full context per utterance) and, with
+``--stream``, through the streaming engine too; the table shows both and the gap.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sewstream.text.metrics import ErrorRate, char_errors, word_errors
+
+
+@dataclass
+class SetScore:
+    name: str
+    clips: int = 0
+    seconds: float = 0.0
+    wer: dict[str, ErrorRate] = field(default_factory=dict)  # mode -> errors
+    cer: dict[str, ErrorRate] = field(default_factory=dict)
+
+    def add(self, mode: str, ref: str, hyp: str) -> None:
+        self.wer.setdefault(mode, ErrorRate()).add(*word_errors(ref, hyp))
+        self.cer.setdefault(mode, ErrorRate()).add(*char_errors(ref, hyp))
+
+
+def evaluate(rec, root: str | Path, *, stream_settings=None, endpoint=None, streaming: bool = False,
+             show_progress: bool = True, on_clip=None) -> list[SetScore]:
+    from sewstream.audio.transcribed import load_transcribed
+    from sewstream.stream.transcribe import transcribe_offline, transcribe_streaming
+
+    clips = load_transcribed(root)
+    scores: dict[str, SetScore] = {}
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=round(sum(len(c.audio) for c in clips) / 16000), unit="s", desc="eval", file=sys.stderr,
+                   leave=False)
+    for clip in clips:
+        score = scores.setdefault(clip.set_name, SetScore(clip.set_name))
+        score.clips += 1
+        score.seconds += len(clip.audio) / 16000
+        hyps = {"offline": transcribe_offline(rec, clip.audio, endpoint=endpoint).text}
+        if streaming:
+            hyps["stream"] = transcribe_streaming(rec, clip.audio, settings=stream_settings).text
+        for mode, hyp in hyps.items():
+            score.add(mode, clip.text, hyp)
+        if on_clip:
+            on_clip(clip, hyps)
+        if bar:
+            bar.update(round(len(clip.audio) / 16000))
+    if bar:
+        bar.close()
+    return list(scores.values())
+
+
+def total(scores: list[SetScore]) -> SetScore:
+    out = SetScore("all")
+    for s in scores:
+        out.clips += s.clips
+        out.seconds += s.seconds
+        for mode in s.wer:
+            out.wer.setdefault(mode, ErrorRate()).add(s.wer[mode].errors, s.wer[mode].total)
+            out.cer.setdefault(mode, ErrorRate()).add(s.cer[mode].errors, s.cer[mode].total)
+    return out
+
+
+def table(scores: list[SetScore]) -> str:
+    modes = list(scores[0].wer) if scores else []
+    head = f"{'set':<32} {'clips':>5} {'audio s':>8}" + "".join(f" {'WER ' + m:>15} {'CER ' + m:>15}" for m in modes)
+    lines = [head, "-" * len(head)]
+    for s in [*scores, total(scores)]:
+        lines.append(f"{s.name:<32} {s.clips:>5} {s.seconds:>8.1f}" + "".join(
+            f" {100 * s.wer[m].rate:>14.1f}% {100 * s.cer[m].rate:>14.1f}%" for m in modes))
+    if "stream" in modes:
+        t = total(scores)
+        lines.append(f"streaming - offline gap: WER {100 * (t.wer['stream'].rate - t.wer['offline'].rate):+.1f} points, "
+                     f"CER {100 * (t.cer['stream'].rate - t.cer['offline'].rate):+.1f} points")
+    return "\n".join(lines)
+
+
+def plot(scores: list[SetScore], path: str | Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from None
+    modes = list(scores[0].wer)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(scores), 3.6))
+    width = 0.8 / (2 * len(modes))
+    for k, mode in enumerate(modes):
+        for j, metric in enumerate(("wer", "cer")):
+            xs = [i + (2 * k + j - len(modes) + 0.5) * width for i in range(len(scores))]
+            ax.bar(xs, [100 * getattr(s, metric)[mode].rate for s in scores], width,
+                   label=f"{metric.upper()} {mode}")
+    ax.set_xticks(range(len(scores)), [s.name for s in scores], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("error rate (%)")
+    ax.set_title("errors by set")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def cmd_eval(args) -> int:
+    from sewstream.cli import load_recognizer
+
+    config, rec = load_recognizer(args)
+    rows = []
+    try:
+        scores = evaluate(rec, args.directory, stream_settings=config.stream, endpoint=config.stream.endpoint,
+                          streaming=args.stream, show_progress=not args.quiet and sys.stderr.isatty(),
+                          on_clip=(lambda clip, hyps: rows.append({"set": clip.set_name, "clip": clip.stem,
+                                                                   "ref": clip.text, **hyps}))
+                          if args.json else None)
+    finally:
+        rec.close()
+    print(table(scores))
+    if args.plot:
+        plot(scores, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def register(sub, add_model_args) -> None:
+    p = sub.add_parser("eval", help="WER/CER on directories of audio + transcripts.txt")
+    p.add_argument("directory", help="a set (has transcripts.txt) or a directory of sets")
+    add_model_args(p)
+    p.add_argument("--stream", action="store_true", help="also decode through the streaming engine")
+    p.add_argument("--plot", metavar="PNG", help="save a bar chart of errors by set (needs matplotlib)")
+    p.add_argument("--json", metavar="FILE", help="write every reference and hypothesis")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
