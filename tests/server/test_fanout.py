@@ -121,7 +121,7 @@ def test_slow_subscriber_over_the_network_keeps_every_final(rec, multi, alone):
     """A subscriber that reads nothing until the stream ends still gets every final, in order."""
     async def main():
         async with serving(rec, send_queue_size=64) as server:
-            source = PCMSource(16000, fmt="float32")
+            source = PCMSource(16000, fmt="float32", ring_seconds=120)  # room for all of it: no capture loss
             channel = server.add_source("room", source)
             ws, _ = await open_native(server)
             await ws.send(json.dumps({"type": "subscribe", "stream": "room", "events": ["partial", "final"]}))
@@ -132,6 +132,7 @@ def test_slow_subscriber_over_the_network_keeps_every_final(rec, multi, alone):
                     await asyncio.sleep(0)
             source.end()
             got = await _collect(ws)
+            assert channel.capture_stats()["ring_lost_s"] == 0
             texts = [m["text"] for m in got if m["type"] == "final"]
             published = [json.loads(p)["text"] for _, kind, p in channel.history if kind == "final"]
             assert texts == published and len(texts) >= 2 * len(alone)
