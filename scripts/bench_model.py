@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Forward-pass speed: sewstream's SEW / SEW-D vs transformers' on the same weights.
+
+    python scripts/bench_model.py                 # sew-tiny and sew-d-tiny shapes, 1/10/30 s, batch 1/8
+    python scripts/bench_model.py --quick         # fewer repeats
+
+Both models are built from one random checkpoint saved by transformers; every row checks
+that the outputs agree (max abs diff) before timing. CPU, float32, inference mode, the
+same thread count for both; the median of several runs after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+SHAPES = {
+    # asapp/sew-tiny-100k: hidden 256, 12 layers, 4 heads, FFN 1024, squeeze 2
+    "sew-tiny": ("SEW", dict(hidden_size=256, num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024,
+                             squeeze_factor=2, num_conv_pos_embeddings=31, num_conv_pos_embedding_groups=16)),
+    # asapp/sew-d-tiny-100k: hidden 384, 12 layers, 6 heads, FFN 1536, 256 position buckets
+    "sew-d-tiny": ("SEWD", dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
+                                squeeze_factor=2, num_conv_pos_embeddings=31, num_conv_pos_embedding_groups=16,
+                                position_buckets=256, max_position_embeddings=512)),
+}
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (allocator, oneDNN primitive caches)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--shapes", nargs="*", default=list(SHAPES))
+    ap.add_argument("--seconds", nargs="*", type=float, default=[1, 10, 30])
+    ap.add_argument("--batches", nargs="*", type=int, default=[1, 8])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import transformers
+
+    from sewstream.model import load_model
+
+    repeats = 3 if args.quick else 7
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads, float32, "
+          f"median of {repeats}")
+    header = f"{'model':<11} {'audio':>6} {'batch':>5} {'transformers':>13} {'sewstream':>10} {'speed-up':>9} " \
+             f"{'x realtime':>11} {'max |diff|':>11}"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for name in args.shapes:
+        prefix, kwargs = SHAPES[name]
+        config = getattr(transformers, f"{prefix}Config")(**kwargs, vocab_size=32)
+        torch.manual_seed(0)
+        ref = getattr(transformers, f"{prefix}ForCTC")(config).eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            ref.save_pretrained(tmp)
+            ours = load_model(tmp)
+        for seconds in args.seconds:
+            for batch in args.batches:
+                if seconds * batch > 120 and args.quick:
+                    continue
+                x = torch.randn(batch, int(seconds * 16000))
+                with torch.inference_mode():
+                    diff = (ref(x).logits - ours(x).logits).abs().max().item()
+                    t_ref = median_time(lambda: ref(x), repeats)
+                    t_ours = median_time(lambda: ours(x), repeats)
+                ratios.append(t_ref / t_ours)
+                print(f"{name:<11} {seconds:>5.0f}s {batch:>5} {1000 * t_ref:>11.1f}ms {1000 * t_ours:>8.1f}ms "
+                      f"{t_ref / t_ours:>8.2f}x {seconds * batch / t_ours:>10.1f}x {diff:>11.2e}", flush=True)
+    print(f"geometric mean speed-up: {statistics.geometric_mean(ratios):.2f}x (goal >= 1.5x, outputs within 1e-4)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
