@@ -112,7 +112,10 @@ class Trainer:
                                             {"params": no_decay, "weight_decay": 0.0}],
                                            lr=recipe.lr, betas=recipe.betas)
         self.step, self.audio_seconds, self.best_cer = 0, 0.0, float("inf")
-        self.augmenter = Augmenter(seed=recipe.seed)
+        # babble noise made of other (deterministically chosen) corpus utterances
+        pool_rng = np.random.default_rng(recipe.seed)
+        pool = [train.audio(int(i)) for i in pool_rng.choice(len(train), min(100, len(train)), replace=False)]
+        self.augmenter = Augmenter(seed=recipe.seed, babble_pool=pool)
         self._resume()
 
     # ------------------------------------------------------------------ state
