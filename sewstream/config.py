@@ -162,6 +162,10 @@ def _positive_checks(config: Config) -> None:
     for key in ("left_context_s", "right_context_s", "partial_every_s"):
         if getattr(s, key) < 0:
             raise ConfigError(f"config key 'stream.{key}': {getattr(s, key)!r} must be >= 0")
+    needed = s.chunk_s + s.right_context_s + s.feature_block_s
+    if s.max_backlog_s <= needed:
+        raise ConfigError(f"config key 'stream.max_backlog_s': {s.max_backlog_s!r} must exceed chunk_s + "
+                          f"right_context_s + feature_block_s = {needed:g} (a window needs that much audio)")
     e = s.endpoint
     for key in ("trailing_silence_s", "blank_run_s", "max_utterance_s", "min_speech_s"):
         if getattr(e, key) <= 0:

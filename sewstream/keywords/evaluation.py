@@ -327,7 +327,7 @@ def settle(stream, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the model worker did not finish the stream's jobs")
         time.sleep(0.0005)  # let the done-callbacks apply the results
-    stream._deliver()  # and hand out their events before the clock moves on (one deliverer at a time)
+    stream.deliver()  # and hand out their events before the clock moves on (one deliverer at a time)
 
 
 def live_run(rec, kset: KeywordSet, clips: list[Clip], *, listeners: Callable[[], dict],

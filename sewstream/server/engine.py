@@ -70,17 +70,16 @@ async def wait_computed(stream: Stream, timeout: float, poll_s: float = 0.01) ->
     """Wait until the model jobs submitted so far are applied and their events handed over.
 
     Unlike :func:`wait_idle` this does not wait for utterance ends that still need more
-    audio (an endpoint is only applied once the audio after it has arrived). Reads the
-    stream's job queues and calls its deliverer (engine internals; an engine API for this is
-    proposed in the server notes), so events the last job produced are handed over even if
-    the worker thread has not got round to delivering them yet.
+    audio (an endpoint is only applied once the audio after it has arrived). Delivers the
+    stream's events at the end, so events the last job produced are handed over even if the
+    worker thread has not got round to delivering them yet.
     """
     deadline = time.monotonic() + timeout
-    while stream.jobs or stream.feature_jobs:
+    while stream.busy:
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(poll_s)
-    stream._deliver()  # in order, under the stream's delivery lock
+    stream.deliver()  # in order, under the stream's delivery lock
     await asyncio.sleep(0)
     return True
 

@@ -24,7 +24,6 @@ from sewstream.audio.resample import to_mono
 from sewstream.audio.stream_resampler import StreamResampler
 from sewstream.stream.events import Event
 from sewstream.stream.stream import Stream, StreamOverloaded
-from sewstream.stream.worker import WorkerOverloaded
 
 from . import protocol
 from .engine import SAMPLE_RATE, EventBridge, StreamProbe, observe, wait_computed, wait_idle
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OVERLOAD_POLL_S = 0.05
+# Input pauses while this many batches' worth of stable windows wait in the model worker.
+WORKER_GATE_BATCHES = 8
 
 
 class AudioDecoder:
@@ -109,21 +110,18 @@ class AudioFeed:
         if not len(audio):
             return
         worker = self.server.rec.worker
-        gate = max(1, worker.max_queue // 2)  # keep clear of the worker's hard limit (see report)
+        gate = WORKER_GATE_BATCHES * worker.max_batch  # the model is several batches behind: pause input
         warned = False
         try:
             while True:
-                if worker.backlog < gate:
+                if worker.stable_backlog < gate:
                     try:
                         self.stream.push(audio)
                         return
                     except StreamOverloaded as exc:
                         reason = str(exc)
-                    except WorkerOverloaded as exc:  # the audio is in the stream already: do not push again
-                        log.warning("%s: %s", self.name, exc)
-                        return
                 else:
-                    reason = f"the model worker has {worker.backlog} jobs waiting"
+                    reason = f"the model worker has {worker.stable_backlog} windows waiting"
                 if not warned:
                     warned = True
                     self.overloads += 1

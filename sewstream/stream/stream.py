@@ -108,6 +108,12 @@ class Stream:
         self.endpointer = Endpointer(s.endpoint, self.frame_seconds)
         self.exact_features = recognizer.exact_features
         self.block = max(1, g.frames(s.feature_block_s))
+        needed = s.chunk_s + s.right_context_s + s.feature_block_s
+        if s.max_backlog_s <= needed:
+            # a stable window needs chunk + right context (+ a feature block) of audio before
+            # it can run: a smaller backlog limit would refuse audio forever
+            raise ValueError(f"max_backlog_s={s.max_backlog_s} must exceed chunk_s + right_context_s + "
+                             f"feature_block_s = {needed:g}")
         self.lock = threading.RLock()
         self.idle = threading.Condition(self.lock)
         self.deliver_lock = threading.RLock()  # re-entrant: an on_event callback may push audio
@@ -180,17 +186,28 @@ class Stream:
                 self._pump()
         self._deliver()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every stable window and cut submitted so far has been applied."""
+    def wait(self, timeout: float | None = None, *, include_closes: bool = True) -> bool:
+        """Block until every model job submitted so far has been applied and its events
+        delivered; with ``include_closes`` also until pending utterance ends (which may need
+        more audio, e.g. a silence cut waiting for its feature block) are done."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.idle:
-            while self.jobs or self.feature_jobs or self.closes:
+            while self.jobs or self.feature_jobs or (include_closes and self.closes):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 self.idle.wait(remaining if remaining is not None else 1.0)
         self._deliver()
         return True
+
+    @property
+    def busy(self) -> bool:
+        """Model jobs of this stream are submitted but not yet applied."""
+        return bool(self.jobs or self.feature_jobs)
+
+    def deliver(self) -> None:
+        """Hand queued events to ``on_event`` now, in order (normally done after every change)."""
+        self._deliver()
 
     @property
     def available_frames(self) -> int:

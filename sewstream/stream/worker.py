@@ -5,9 +5,12 @@ The worker batches jobs that have the same runner and the same input shape, so a
 is a plain stack of equal tensors: no padding, and each row's result is exactly what
 it would be alone (checked by tests), whatever else was in the batch.
 
-Two priorities: ``stable`` jobs (windows whose output is committed) are never dropped;
+Two priorities: ``stable`` jobs (windows whose output is committed) are never dropped
+nor refused -- a stream that lost one would have a hole in its transcript; they are
+bounded by each stream's ``max_backlog_s`` (a stream refuses audio beyond it) times the
+number of streams, and ``backlog`` lets servers stop reading input before that.
 ``partial`` jobs (provisional tails, redone later anyway) are skipped when stale or when
-the worker is behind, and every skip is counted.
+more than ``max_partial_backlog`` wait, and every skip is counted.
 """
 
 from __future__ import annotations
@@ -22,10 +25,6 @@ from typing import Callable
 import torch
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
-
-
-class WorkerOverloaded(RuntimeError):
-    """The worker's bounded queue is full."""
 
 
 @dataclass
@@ -62,10 +61,10 @@ class ModelWorker:
     """Runs registered runners (batched functions) on one thread, in priority order."""
 
     def __init__(self, runners: dict[str, Runner], *, max_batch: int = 16, max_wait_ms: float = 5.0,
-                 max_queue: int = 1024, max_partial_backlog: int = 64, name: str = "model-worker") -> None:
+                 max_partial_backlog: int = 64, name: str = "model-worker") -> None:
         self.runners = dict(runners)
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
-        self.max_queue, self.max_partial_backlog = max_queue, max_partial_backlog
+        self.max_partial_backlog = max_partial_backlog
         self.queues: dict[str, collections.deque[Job]] = {"stable": collections.deque(), "partial": collections.deque()}
         self.cond = threading.Condition()
         self.stats = WorkerStats()
@@ -90,8 +89,6 @@ class ModelWorker:
             shed = priority == "partial" and len(self.queues["partial"]) >= self.max_partial_backlog
             if shed:
                 self.stats.shed_partials += 1  # partials can be redone later: shed, never block
-            elif priority == "stable" and len(self.queues["stable"]) >= self.max_queue:
-                raise WorkerOverloaded(f"model worker queue is full ({self.max_queue} jobs)")
             else:
                 self.queues[priority].append(job)
                 self.cond.notify()
@@ -107,7 +104,12 @@ class ModelWorker:
 
     @property
     def backlog(self) -> int:
+        """Jobs waiting (both priorities): servers pause input when this grows."""
         return len(self.queues["stable"]) + len(self.queues["partial"])
+
+    @property
+    def stable_backlog(self) -> int:
+        return len(self.queues["stable"])
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish queued stable work, then stop the thread."""

@@ -206,9 +206,11 @@ def test_overloaded_stream_refuses_audio_and_ended_stream_refuses_everything(rec
     gate = threading.Event()
     recognizer.worker.add_runner("block", lambda x: (gate.wait(10), x)[1])
     recognizer.worker.submit("block", torch.zeros(1))  # the worker is now stuck
-    stream = recognizer.stream(settings=StreamSettings(max_backlog_s=1.0))
+    with pytest.raises(ValueError, match="max_backlog_s=1.0 must exceed"):
+        recognizer.stream(settings=StreamSettings(max_backlog_s=1.0))  # could never run a window
+    stream = recognizer.stream(settings=StreamSettings(max_backlog_s=3.5))
     try:
-        stream.push(np.zeros(int(0.9 * SR), np.float32))
+        stream.push(np.zeros(int(3.4 * SR), np.float32))
         with pytest.raises(StreamOverloaded, match="cannot keep up"):
             for _ in range(10):
                 stream.push(np.zeros(SR // 2, np.float32))

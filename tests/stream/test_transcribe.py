@@ -18,7 +18,7 @@ from sewstream.stream.transcribe import utterance_cuts
 from ..conftest import speech_clip
 from .test_stream import bursts
 
-WHOLE = StreamSettings(chunk_s=60.0, left_context_s=0.0, right_context_s=0.0, partial_every_s=0.0)
+WHOLE = StreamSettings(chunk_s=60.0, left_context_s=0.0, right_context_s=0.0, partial_every_s=0.0, max_backlog_s=120.0)
 
 
 def test_offline_cuts_at_the_silences(recognizer):
