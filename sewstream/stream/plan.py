@@ -66,17 +66,18 @@ class WindowSettings:
     left: int            # context frames before the emitted chunk
     right: int           # context frames after it (look-ahead, adds latency)
     partial_every: int   # a provisional tail window per this many new frames (0: never)
+    partial_left: int = 0  # context frames before a provisional window's new frames
 
     @classmethod
     def from_seconds(cls, geometry: Geometry, chunk_s: float, left_s: float, right_s: float,
-                     partial_every_s: float) -> "WindowSettings":
+                     partial_every_s: float, partial_left_s: float = 0.0) -> "WindowSettings":
         s = geometry.squeeze
 
         def frames(seconds: float, minimum: int) -> int:
             return max(minimum, round(geometry.frames(seconds) / s) * s)
 
         return cls(frames(chunk_s, s), frames(left_s, 0), frames(right_s, 0),
-                   frames(partial_every_s, 0) if partial_every_s > 0 else 0)
+                   frames(partial_every_s, 0) if partial_every_s > 0 else 0, frames(partial_left_s, 0))
 
 
 class Planner:
@@ -107,14 +108,19 @@ class Planner:
         e, self.next_emit = self.next_emit, at
         return Window(self._start(e), at, e, at, "stable")
 
-    def partial(self, available: int) -> Window | None:
-        """A provisional window over the not-yet-stable tail, ending on a multiple of
-        ``partial_every`` frames (so, like stable windows, it depends on the audio only)."""
+    def partial(self, available: int, covered: int = 0) -> Window | None:
+        """A provisional window over the newest frames not yet covered (by stable output or
+        by earlier provisional windows, up to ``covered``), ending on a multiple of
+        ``partial_every`` frames so that it, too, depends on the audio only. Each provisional
+        window sees ``partial_left`` frames of context: cheap, low latency, redone properly
+        by the stable window later."""
         every = self.settings.partial_every
         if not every:
             return None
         point = available - available % every
-        if point <= max(self.last_partial_at, self.next_emit):
+        emit_start = max(self.next_emit, covered)
+        if point <= max(self.last_partial_at, emit_start):
             return None
         self.last_partial_at = point
-        return Window(self._start(self.next_emit), point, self.next_emit, point, "partial")
+        start = max(0, emit_start - self.settings.partial_left)
+        return Window(start - start % self.squeeze, point, emit_start, point, "partial")

@@ -62,6 +62,7 @@ class StreamSettings:
     left_context_s: float = 1.6      # context before it
     right_context_s: float = 0.6     # look-ahead after it
     partial_every_s: float = 0.24    # provisional tail window per this much new audio (0: off)
+    partial_left_context_s: float = 0.8  # context before a provisional window's new frames
     feature_block_s: float = 0.32    # conv feature blocks (exact-feature models only)
     max_backlog_s: float = 60.0      # unprocessed audio a stream may queue before push() refuses
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
@@ -104,7 +105,7 @@ class Stream:
         self.frame_seconds = g.seconds(1)
         s = self.settings
         self.planner = Planner(WindowSettings.from_seconds(g, s.chunk_s, s.left_context_s, s.right_context_s,
-                                                           s.partial_every_s), g.squeeze)
+                                                           s.partial_every_s, s.partial_left_context_s), g.squeeze)
         self.endpointer = Endpointer(s.endpoint, self.frame_seconds)
         self.exact_features = recognizer.exact_features
         self.block = max(1, g.frames(s.feature_block_s))
@@ -131,8 +132,12 @@ class Stream:
         # windows in flight, applied strictly in order
         self.jobs: collections.deque[_Job] = collections.deque()
         self.window_seq = 0
+        # provisional output: ids of frames [provisional_first, + len) beyond the stable ones,
+        # assembled from successive partial windows (one in flight at a time, so under load
+        # they simply grow longer and fewer instead of queueing up)
         self.partial_job: _Job | None = None
-        self.partial_result: tuple[int, np.ndarray] | None = None  # (first frame, ids)
+        self.provisional_first = 0
+        self.provisional = np.zeros(0, np.int32)
         # utterance boundaries: closes wait for their frames to be planned as stable windows,
         # cuts wait for the stable frames to reach them; both hold (frame, reason), in order
         self.closes: collections.deque[tuple[int, str]] = collections.deque()
@@ -348,8 +353,8 @@ class Stream:
             ready = min(ready, self.closes[0][0])
         for window in self.planner.stable(ready):
             self._submit(window)
-        if not self.closes and (self.endpointer.in_speech or self.transcript.has_text):
-            window = self.planner.partial(ready)
+        if self.partial_job is None and not self.closes and (self.endpointer.in_speech or self.transcript.has_text):
+            window = self.planner.partial(ready, self.provisional_first + len(self.provisional))
             if window is not None:
                 self._submit(window)
 
@@ -367,8 +372,7 @@ class Stream:
         self.stats.compute_frames += window.length
         if window.kind == "partial":
             job = _Job(self.window_seq, window, None)
-            job.future = self.rec.worker.submit(runner, item, priority="partial",
-                                                is_stale=lambda j=job: self.partial_job is not j)
+            job.future = self.rec.worker.submit(runner, item, priority="partial")
             self.partial_job = job
             self.stats.partial_windows += 1
         else:
@@ -396,13 +400,12 @@ class Stream:
             self.partial_job = None
             if partial.future.cancelled():
                 self.stats.partials_shed += 1
-            elif partial.window.emit_end > self.planner.next_emit:
+            elif partial.window.emit_end > self.stable_end:
                 w = partial.window
                 tail = partial.future.result().numpy()[w.emit_start - w.start:]
                 for listener in self.frame_listeners:
                     self._emit_all(listener(w.emit_start, tail, False))
-                ids, _ = frame_posteriors(tail)
-                self.partial_result = (w.emit_start, ids)
+                self._add_provisional(w.emit_start, frame_posteriors(tail)[0])
                 self.stats.partials_applied += 1
                 changed = True
         if changed:
@@ -473,18 +476,29 @@ class Stream:
         if n < len(ids):
             self.transcript.append(ids[n:], probs[n:])
         self.last_partial = None
-        if self.partial_result is not None and self.partial_result[0] + len(self.partial_result[1]) <= at:
-            self.partial_result = None
+        self._trim_provisional()
+
+    def _add_provisional(self, first: int, ids: np.ndarray) -> None:
+        """Provisional ids for frames [first, first + len(ids)), replacing any from ``first`` on."""
+        have_end = self.provisional_first + len(self.provisional)
+        if self.provisional_first <= first <= have_end:
+            self.provisional = np.concatenate([self.provisional[: first - self.provisional_first], ids])
+        else:  # not contiguous with what we have: this window's frames replace it all
+            self.provisional_first, self.provisional = first, ids
+        self._trim_provisional()
+
+    def _trim_provisional(self) -> None:
+        """Drop provisional frames that stable windows have now committed."""
+        end = self.stable_end
+        if end > self.provisional_first:
+            self.provisional = self.provisional[min(end - self.provisional_first, len(self.provisional)):]
+            self.provisional_first = end
 
     def _emit_partial(self) -> None:
         t = self.transcript
+        self._trim_provisional()
         stable = t.text()
-        extra = None
-        if self.partial_result is not None:
-            first, ids = self.partial_result
-            end = self.stable_end
-            if first <= end < first + len(ids):
-                extra = ids[max(0, end - first):]
+        extra = self.provisional if len(self.provisional) else None
         full = t.text(extra)
         unstable = full[len(stable):]
         key = (stable, unstable)

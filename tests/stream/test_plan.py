@@ -66,3 +66,16 @@ def test_close_is_idempotent_and_zero_partial_interval_disables_partials():
     w = planner.close(7)
     assert (w.start, w.end, w.emit_start, w.emit_end) == (0, 7, 0, 7)
     assert planner.close(7) is None and planner.close(5) is None
+
+
+def test_partial_windows_cover_only_new_frames_with_short_context():
+    g = Geometry()
+    s = WindowSettings.from_seconds(g, 2.0, 1.6, 0.6, 0.24, partial_left_s=0.4)
+    planner = Planner(s, 2)
+    first = planner.partial(60, covered=0)
+    assert (first.emit_start, first.end) == (0, 60)
+    second = planner.partial(84, covered=first.end)  # only the frames the first did not cover
+    assert (second.start, second.emit_start, second.end) == (60 - s.partial_left, 60, 84)
+    planner.stable(200)  # stable output moved past both
+    third = planner.partial(204, covered=second.end)
+    assert third.emit_start == planner.next_emit and third.end == 204
