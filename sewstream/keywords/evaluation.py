@@ -203,6 +203,7 @@ class DetRow:
     per_keyword: dict[str, float]
     false_accepts: int
     fa_per_hour: float
+    fa_per_hour_by_keyword: dict[str, float] = field(default_factory=dict)
 
 
 def det_table(positives: list[ClipScores], negatives: list[ClipScores], kset: KeywordSet,
@@ -217,11 +218,16 @@ def det_table(positives: list[ClipScores], negatives: list[ClipScores], kset: Ke
                 continue
             hits[r.keyword][1] += 1
             hits[r.keyword][0] += any(k == r.keyword and s >= t for k, s, _, _ in r.peaks)
-        fa = sum(1 for r in negatives for _, s, _, _ in r.peaks if s >= t)
+        by_keyword = [0] * len(labels)
+        for r in negatives:
+            for k, s, _, _ in r.peaks:
+                by_keyword[k] += s >= t
+        fa = sum(by_keyword)
         total = sum(h[1] for h in hits.values())
+        per_hour = (lambda n: n / hours) if hours else (lambda n: float("nan"))
         rows.append(DetRow(t, sum(h[0] for h in hits.values()) / max(1, total),
-                           {labels[i]: h[0] / h[1] for i, h in hits.items() if h[1]}, fa,
-                           fa / hours if hours else float("nan")))
+                           {labels[i]: h[0] / h[1] for i, h in hits.items() if h[1]}, fa, per_hour(fa),
+                           {labels[i]: per_hour(n) for i, n in enumerate(by_keyword)}))
     return rows
 
 
@@ -252,9 +258,10 @@ def plot_det(rows: list[DetRow], path: str | Path, title: str, hours: float) -> 
     floor = 0.5 / max(hours, 1e-9)  # "zero" false accepts is drawn at half of one per run
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     fa = [max(r.fa_per_hour, floor) for r in rows]
-    for label in rows[0].per_keyword:
-        ax.plot(fa, [100 * (1 - r.per_keyword[label]) for r in rows], marker=".", lw=1, label=label)
-    ax.plot(fa, [100 * (1 - r.detection) for r in rows], color="k", lw=2, marker="o", label="all")
+    for label in rows[0].per_keyword:  # each keyword against its own false accepts
+        own = [max(r.fa_per_hour_by_keyword.get(label, r.fa_per_hour), floor) for r in rows]
+        ax.plot(own, [100 * (1 - r.per_keyword[label]) for r in rows], marker=".", lw=1, label=label)
+    ax.plot(fa, [100 * (1 - r.detection) for r in rows], color="k", lw=2, marker="o", label="all (total FA)")
     for r, x in zip(rows, fa):
         if r.threshold in (rows[0].threshold, rows[len(rows) // 2].threshold, rows[-1].threshold):
             ax.annotate(f"{r.threshold:.2f}", (x, 100 * (1 - r.detection)), fontsize=7)

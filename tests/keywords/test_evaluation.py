@@ -38,6 +38,8 @@ def test_det_table_counts_detections_and_false_accepts():
     assert [r.fa_per_hour for r in rows] == [4.0, 2.0, 0.0]
     assert rows[0].per_keyword == {"yes": 0.5, "no": 1.0} and rows[0].detection == pytest.approx(2 / 3)
     assert rows[1].per_keyword == {"yes": 0.5, "no": 0.0}
+    assert rows[0].fa_per_hour_by_keyword == {"yes": 2.0, "no": 2.0}
+    assert rows[1].fa_per_hour_by_keyword == {"yes": 0.0, "no": 2.0}
     assert ev.operating_point(rows, 2.0).threshold == 0.5
     assert ev.operating_point(rows, 0.5).threshold == 0.95
     text = ev.format_table(rows, 0.5)
