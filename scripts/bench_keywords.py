@@ -8,8 +8,9 @@
    (a provisional tail every 0.24 s rescanned from the checkpoint, committed 2 s chunks).
 3. ``latency``: keyword events through a real Stream and model worker on a simulated clock,
    with the level-coded fake acoustics of the tests (frames say exactly what the script
-   says, window ends are unsure): the time from the end of the word's audio to the event,
-   for several ``stream.feature_block_s`` values. Model compute time is not included
+   says; optionally the last frames of every window are unsure, as a real model's are
+   without right context): the time from the end of the word's audio to the event, for
+   several ``stream.feature_block_s`` values. Model compute time is not included
    (zero on the simulated clock); add the per-window model time of the real model.
 4. ``compute`` (with ``--model DIR``): the model time of one provisional window (left context +
    the uncommitted tail), which adds to the trigger latency of a live stream.
@@ -73,7 +74,7 @@ def bench_spotter(seconds: float = 120.0) -> None:
         print(f"         {k:8d}  {cost:.4f}")
 
 
-def bench_latency(occurrences: int, blocks: list[float]) -> None:
+def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int]) -> None:
     from sewstream.keywords import keyword_listeners
     from sewstream.keywords.evaluation import settle
     from sewstream.stream import Recognizer, StreamSettings
@@ -94,10 +95,10 @@ def bench_latency(occurrences: int, blocks: list[float]) -> None:
     audio = audio_for(script)
     with tempfile.TemporaryDirectory() as tmp:
         rec = Recognizer.from_pretrained(make_ctc_checkpoint(Path(tmp)), device="cpu")
-        fake_acoustics.install(rec)
-        print("latency: feature_block_s  detected  p50 ms  p95 ms  max ms   (word audio end -> event; "
+        print("latency: soft tail  feature_block_s  detected  p50 ms  p95 ms  max ms   (word audio end -> event; "
               "simulated clock, no model time)")
-        for block in blocks:
+        for soft, block in [(t, b) for t in soft_tails for b in blocks]:
+            fake_acoustics.install(rec, soft_tail=soft)
             events = []
             stream = rec.stream("bench", StreamSettings(feature_block_s=block),
                                 on_event=lambda e: e.type == "keyword" and events.append((stream.total_samples, e)),
@@ -112,7 +113,7 @@ def bench_latency(occurrences: int, blocks: list[float]) -> None:
                 end = min(ends, key=lambda f: abs(f * 0.02 - event.end))
                 latencies.append(when / 16000 - end * 0.02)
             ms = 1000 * np.asarray(latencies)
-            print(f"         {block:15.2f}  {len(events):4d}/{occurrences:<4d} {np.percentile(ms, 50):6.0f}  "
+            print(f"         {soft:9d}  {block:15.2f}  {len(events):4d}/{occurrences:<4d} {np.percentile(ms, 50):6.0f}  "
                   f"{np.percentile(ms, 95):6.0f}  {ms.max():6.0f}")
         rec.close()
 
@@ -155,14 +156,17 @@ def main() -> None:
     p.add_argument("--part", choices=("scan", "spotter", "latency", "compute", "all"), default="all")
     p.add_argument("--model", help="checkpoint for the compute part")
     p.add_argument("--occurrences", type=int, default=60)
-    p.add_argument("--blocks", default="0.32,0.24,0.08", help="stream.feature_block_s values for the latency part")
+    p.add_argument("--blocks", default="0.32,0.24", help="stream.feature_block_s values for the latency part")
+    p.add_argument("--soft-tails", default="0,4",
+                   help="frames at the end of each window the fake model is unsure about (no right context)")
     args = p.parse_args()
     if args.part in ("scan", "all"):
         bench_scan()
     if args.part in ("spotter", "all"):
         bench_spotter()
     if args.part in ("latency", "all"):
-        bench_latency(args.occurrences, [float(b) for b in args.blocks.split(",")])
+        bench_latency(args.occurrences, [float(b) for b in args.blocks.split(",")],
+                      [int(t) for t in args.soft_tails.split(",")])
     if args.part in ("compute", "all") and args.model:
         bench_compute(args.model)
 
