@@ -36,20 +36,24 @@ def say(*words: str, gap: int = 8, lead: int = 10, tail: int = 20) -> str:
 
 
 def simulate(spotter, logits: np.ndarray, *, chunk: int = 100, right: int = 30, every: int = 12,
-             provisional: np.ndarray | None = None) -> list[tuple[int, object]]:
-    """Drive a frame listener like a Stream: a provisional tail every ``every`` frames, committed
-    chunks once ``right`` frames of look-ahead exist, the rest at the end. ``provisional`` (if given)
-    replaces the logits seen in provisional calls. Returns (frames available, event) pairs.
+             provisional: np.ndarray | None = None, incremental: bool = True) -> list[tuple[int, object]]:
+    """Drive a frame listener like a Stream: a provisional window every ``every`` frames, committed
+    chunks once ``right`` frames of look-ahead exist, the rest at the end. ``incremental``: each
+    provisional window covers only frames no earlier one covered (the engine's way); otherwise it
+    covers the whole uncommitted tail. ``provisional`` (if given) replaces the logits seen in
+    provisional calls. Returns (frames available, event) pairs.
     """
     provisional = logits if provisional is None else provisional
-    out, next_emit, total = [], 0, len(logits)
+    out, next_emit, covered, total = [], 0, 0, len(logits)
     for point in range(every, total + every, every):
         point = min(point, total)
         while next_emit + chunk + right <= point:
             out += [(point, e) for e in spotter(next_emit, logits[next_emit: next_emit + chunk], True) or ()]
             next_emit += chunk
-        if point > next_emit:
-            out += [(point, e) for e in spotter(next_emit, provisional[next_emit: point], False) or ()]
+        first = max(next_emit, covered) if incremental else next_emit
+        if point > first:
+            out += [(point, e) for e in spotter(first, provisional[first: point], False) or ()]
+            covered = point
     if next_emit < total:
         out += [(total, e) for e in spotter(next_emit, logits[next_emit:], True) or ()]
     return out

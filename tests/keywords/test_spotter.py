@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from sewstream.keywords.settings import KeywordSettings, KeywordSpec
 from sewstream.keywords.spotter import KeywordSpotter
@@ -21,10 +22,11 @@ def labels(events):
     return [e.label for _, e in events]
 
 
-def test_fires_once_per_occurrence_with_positions():
+@pytest.mark.parametrize("incremental", [True, False])
+def test_fires_once_per_occurrence_with_positions(incremental):
     sp = spotter("yes", "no", "hey sew")
     script = say("YES") + say("HEY", "SEW") + say("NOPE") + "_" * 100 + say("YES") + "_" * 100
-    events = simulate(sp, frames(script))
+    events = simulate(sp, frames(script), incremental=incremental)
     assert labels(events) == ["yes", "hey sew", "yes"]
     first = events[0][1]
     assert (first.start, first.end, first.detector, first.phrase) == (0.2, 0.3, "ctc", "yes")
@@ -98,10 +100,11 @@ def test_events_do_not_depend_on_chunking():
     script = say("NO", "YES") + "_" * 50 + say("HEY", "SEW") + say("YES", tail=80)
     logits = frames(script)
     runs = []
-    for chunk, every in ((100, 12), (50, 12), (24, 6)):
+    for chunk, every, incremental in ((100, 12, True), (50, 12, True), (24, 6, True), (100, 12, False)):
         sp = spotter("yes", "no", "hey sew")
-        runs.append([(e.label, e.start, e.end) for _, e in simulate(sp, logits, chunk=chunk, every=every)])
-    assert runs[0] == runs[1] == runs[2]
+        events = simulate(sp, logits, chunk=chunk, every=every, incremental=incremental)
+        runs.append([(e.label, e.start, e.end) for _, e in events])
+    assert runs[0] == runs[1] == runs[2] == runs[3]
     assert len(runs[0]) == 4
 
 
