@@ -129,8 +129,7 @@ class SEWModel(PreTrained):
 
     def features(self, input_values: torch.Tensor) -> torch.Tensor:
         """Waveform -> normalised, projected frame features (B, T, H), before the encoder."""
-        x = self.feature_extractor(input_values).transpose(1, 2)
-        x = self.layer_norm(x)
+        x = self.layer_norm(self.feature_extractor.channels_last(input_values))
         if self.project_features:
             x = self.feature_projection(x)
         return self.feature_dropout(x)

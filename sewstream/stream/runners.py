@@ -31,10 +31,15 @@ def ctc_runners(model: SEWForCTC) -> dict[str, Runner]:
     def back(x: torch.Tensor) -> torch.Tensor:
         return x.to(device="cpu", dtype=torch.float32)
 
+    matmul_convs = model.config.feat_extract_norm == "layer"
+
     def features(audio: torch.Tensor) -> torch.Tensor:
-        # One row at a time: on CPU the conv kernels chosen for a batch of 1 differ (in the last
-        # bits) from those for larger batches, and results must not depend on what else was
-        # batched. The encoder's matmuls are row-independent, so they stay batched.
+        # Results must not depend on what else was batched. Matmuls are row-independent (the
+        # layer-norm conv stack runs as matmuls, see feature_encoder.py), but oneDNN's conv1d
+        # picks other kernels for a batch of 1 than for larger batches (last-bit differences),
+        # so group-norm stacks go one row at a time.
+        if matmul_convs:
+            return model.backbone.features(audio)
         return torch.cat([model.backbone.features(row[None]) for row in audio])
 
     return {

@@ -48,12 +48,14 @@ class WorkerStats:
     batches: int = 0
     batch_sizes: collections.Counter = field(default_factory=collections.Counter)
     busy_seconds: float = 0.0
+    busy_by_priority: collections.Counter = field(default_factory=collections.Counter)
     errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict:
         return {"jobs": dict(self.jobs), "shed_partials": self.shed_partials, "batches": self.batches,
                 "batch_sizes": dict(sorted(self.batch_sizes.items())), "busy_seconds": round(self.busy_seconds, 3),
+                "busy_by_priority": {k: round(v, 3) for k, v in self.busy_by_priority.items()},
                 "errors": self.errors, "utilisation": round(self.busy_seconds / max(1e-9, time.monotonic() - self.started), 3)}
 
 
@@ -186,7 +188,10 @@ class ModelWorker:
                     for job in batch:
                         job.future.set_exception(exc)
                     continue
-                self.stats.busy_seconds += time.monotonic() - started
+                elapsed = time.monotonic() - started
+                self.stats.busy_seconds += elapsed
+                for job in batch:  # a batch's time, shared by its jobs
+                    self.stats.busy_by_priority[job.priority] += elapsed / len(batch)
                 self.stats.batches += 1
                 self.stats.batch_sizes[len(batch)] += 1
                 for row, job in enumerate(batch):
