@@ -61,9 +61,12 @@ class StreamSettings:
     chunk_s: float = 2.0             # committed (stable) output per window
     left_context_s: float = 1.6      # context before it
     right_context_s: float = 0.6     # look-ahead after it
-    partial_every_s: float = 0.24    # provisional tail window per this much new audio (0: off)
-    partial_left_context_s: float = 0.8  # context before a provisional window's new frames
-    feature_block_s: float = 0.32    # conv feature blocks (exact-feature models only)
+    # provisional windows every feature block (aligned: a block's frames are shown as soon as
+    # they exist) with a short context: p50 ~175 ms / p95 ~230 ms from audio to first text
+    # (scripts/bench_stream.py); longer blocks cut compute but add their length to latency
+    partial_every_s: float = 0.16    # provisional tail window per this much new audio (0: off)
+    partial_left_context_s: float = 0.4  # context before a provisional window's new frames
+    feature_block_s: float = 0.16    # conv feature blocks (exact-feature models only)
     max_backlog_s: float = 60.0      # unprocessed audio a stream may queue before push() refuses
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
 
