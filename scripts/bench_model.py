@@ -22,6 +22,10 @@ SHAPES = {
     # asapp/sew-tiny-100k: hidden 256, 12 layers, 4 heads, FFN 1024, squeeze 2
     "sew-tiny": ("SEW", dict(hidden_size=256, num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024,
                              squeeze_factor=2, num_conv_pos_embeddings=31, num_conv_pos_embedding_groups=16)),
+    # the same with layer-norm conv layers and conv biases (sewstream's default-model architecture)
+    "sew-tiny-ln": ("SEW", dict(hidden_size=256, num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024,
+                                squeeze_factor=2, num_conv_pos_embeddings=31, num_conv_pos_embedding_groups=16,
+                                feat_extract_norm="layer", conv_bias=True)),
     # asapp/sew-d-tiny-100k: hidden 384, 12 layers, 6 heads, FFN 1536, 256 position buckets
     "sew-d-tiny": ("SEWD", dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
                                 squeeze_factor=2, num_conv_pos_embeddings=31, num_conv_pos_embedding_groups=16,
@@ -55,7 +59,7 @@ def main() -> int:
     repeats = 3 if args.quick else 7
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads, float32, "
           f"median of {repeats}")
-    header = f"{'model':<11} {'audio':>6} {'batch':>5} {'transformers':>13} {'sewstream':>10} {'speed-up':>9} " \
+    header = f"{'model':<12} {'audio':>6} {'batch':>5} {'transformers':>13} {'sewstream':>10} {'speed-up':>9} " \
              f"{'x realtime':>11} {'max |diff|':>11}"
     print(header)
     print("-" * len(header))
@@ -78,7 +82,7 @@ def main() -> int:
                     t_ref = median_time(lambda: ref(x), repeats)
                     t_ours = median_time(lambda: ours(x), repeats)
                 ratios.append(t_ref / t_ours)
-                print(f"{name:<11} {seconds:>5.0f}s {batch:>5} {1000 * t_ref:>11.1f}ms {1000 * t_ours:>8.1f}ms "
+                print(f"{name:<12} {seconds:>5.0f}s {batch:>5} {1000 * t_ref:>11.1f}ms {1000 * t_ours:>8.1f}ms "
                       f"{t_ref / t_ours:>8.2f}x {seconds * batch / t_ours:>10.1f}x {diff:>11.2e}", flush=True)
     print(f"geometric mean speed-up: {statistics.geometric_mean(ratios):.2f}x (goal >= 1.5x, outputs within 1e-4)")
     return 0

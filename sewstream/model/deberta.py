@@ -65,17 +65,22 @@ class DisentangledSelfAttention(nn.Module):
 
     def relative_bias(self, q: torch.Tensor, k: torch.Tensor, rel: torch.Tensor,
                       index: torch.Tensor) -> torch.Tensor:
-        """c2p[i, j] = q_i . Kr[idx(i, j)];  p2c[i, j] = k_j . Qr[idx(i, j)] (idx is odd-symmetric)."""
+        """c2p[i, j] = q_i . Kr[idx(i, j)];  p2c[i, j] = k_j . Qr[idx(i, j)] (idx is odd-symmetric).
+
+        The 1/scale goes on q and k (T x d) rather than on the T x T terms, and the terms are
+        summed in place: on long inputs these T x T passes dominate the layer.
+        """
         rel = self.pos_dropout(rel)
-        bias = 0
+        bias = None
         if "c2p" in self.pos_att_type:
             pos_key = self.heads(self.key_proj(rel) if self.share_att_key else self.pos_key_proj(rel))
-            c2p = q @ pos_key.transpose(-1, -2)  # (B, heads, T, R)
-            bias = bias + c2p.gather(-1, index.expand(*c2p.shape[:2], -1, -1)) / self.scale
+            c2p = (q / self.scale) @ pos_key.transpose(-1, -2)  # (B, heads, T, R)
+            bias = c2p.gather(-1, index.expand(*c2p.shape[:2], -1, -1))
         if "p2c" in self.pos_att_type:
             pos_query = self.heads(self.query_proj(rel) if self.share_att_key else self.pos_query_proj(rel))
-            p2c = k @ pos_query.transpose(-1, -2)  # (B, heads, T_key, R)
-            bias = bias + p2c.gather(-1, index.T.expand(*p2c.shape[:2], -1, -1)).transpose(-1, -2) / self.scale
+            p2c = (k / self.scale) @ pos_query.transpose(-1, -2)  # (B, heads, T_key, R)
+            term = p2c.gather(-1, index.T.expand(*p2c.shape[:2], -1, -1)).transpose(-1, -2)
+            bias = term.contiguous() if bias is None else bias.add_(term)
         return bias
 
     def forward(self, x: torch.Tensor, key_bias: torch.Tensor | None, rel: torch.Tensor | None,
@@ -84,7 +89,7 @@ class DisentangledSelfAttention(nn.Module):
         bias = key_bias
         if rel is not None and self.pos_att_type:
             rel_bias = self.relative_bias(q, k, rel, index)
-            bias = rel_bias if bias is None else rel_bias + bias
+            bias = rel_bias if bias is None else rel_bias.add_(bias)
         dropout = self.dropout if self.training else 0.0
         weights = None
         if output_attentions:
