@@ -9,41 +9,9 @@ import torch
 from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2Processor
 
 from sewstream.text import CharOffset, CTCTokenizer, Decoded, FeatureExtractor, Processor, WordOffset
+from sewstream.train.vocab import VOCAB
 
-LIBRISPEECH_VOCAB = {
-    "<pad>": 0,
-    "<s>": 1,
-    "</s>": 2,
-    "<unk>": 3,
-    "|": 4,
-    "E": 5,
-    "T": 6,
-    "A": 7,
-    "O": 8,
-    "N": 9,
-    "I": 10,
-    "H": 11,
-    "S": 12,
-    "R": 13,
-    "D": 14,
-    "L": 15,
-    "U": 16,
-    "M": 17,
-    "W": 18,
-    "C": 19,
-    "F": 20,
-    "G": 21,
-    "Y": 22,
-    "P": 23,
-    "B": 24,
-    "V": 25,
-    "K": 26,
-    "'": 27,
-    "X": 28,
-    "J": 29,
-    "Q": 30,
-    "Z": 31,
-}
+LIBRISPEECH_VOCAB = dict(VOCAB)  # the 32-character LibriSpeech wav2vec2 vocabulary
 PAD, BOS, EOS, UNK, SEP = 0, 1, 2, 3, 4
 SPECIAL_IDS = [PAD, BOS, EOS, UNK]
 PLAIN_IDS = list(range(4, 32))  # letters, apostrophe and the word delimiter
