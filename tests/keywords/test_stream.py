@@ -18,7 +18,7 @@ from .fake_acoustics import audio_for, spoken
 
 @pytest.fixture
 def rec(recognizer):
-    fake_acoustics.install(recognizer)
+    fake_acoustics.install(recognizer, soft_tail=0)  # every frame certain (see the unsure test below)
     return recognizer
 
 
@@ -64,10 +64,24 @@ def test_one_event_per_occurrence_and_cooldown(rec):
     assert [e.label for e in keywords(events)] == ["no", "no"]
     spotter = stream.frame_listeners[0]
     assert spotter.stats.stable_calls > 0 and spotter.stats.provisional_calls > 0
-    assert spotter.stats.suppressed > 0  # committed frames re-found them without a second event
+    assert spotter.stats.fired_provisional == 2  # decided early...
+    assert spotter.stats.suppressed > 0  # ...and the committed frames re-found them without a second event
     cooled = KeywordSettings(cooldown_s=3.0)
     events, _ = run(rec, audio, keyword_listeners(rec, "no", settings=cooled))
     assert [e.label for e in keywords(events)] == ["no"]
+
+
+def test_unsure_window_ends_wait_for_committed_frames(recognizer):
+    # the last frames of every window unsure (no right context): provisional windows, which are
+    # not recomputed when more audio comes, may hold the letters only weakly; the committed
+    # windows (0.6 s of look-ahead) then decide, still once per occurrence
+    fake_acoustics.install(recognizer, soft_tail=6)
+    script = spoken("NO", tail=40) + spoken("NO", lead=5, tail=60) + spoken("YES", tail=150)
+    events, stream = run(recognizer, audio_for(script), keyword_listeners(recognizer, "yes,no"))
+    assert [e.label for e in keywords(events)] == ["no", "no", "yes"]
+    spotter = stream.frame_listeners[0]
+    assert spotter.stats.fired_stable > 0
+    assert spotter.stats.fired_stable + spotter.stats.fired_provisional == 3
 
 
 def test_nothing_fires_on_other_words(rec):
