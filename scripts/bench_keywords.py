@@ -10,7 +10,8 @@
    with the level-coded fake acoustics of the tests (frames say exactly what the script
    says; optionally the last frames of every window are unsure, as a real model's are
    without right context): the time from the end of the word's audio to the event, for
-   several ``stream.feature_block_s`` values. Model compute time is not included
+   several ``stream.feature_block_s`` values, and with provisional windows that re-emit the
+   end of the previous one (``--overlaps``: a possible engine change, emulated here). Model compute time is not included
    (zero on the simulated clock); add the per-window model time of the real model.
 4. ``compute`` (with ``--model DIR``): the model time of one provisional window (left context +
    the uncommitted tail), which adds to the trigger latency of a live stream.
@@ -74,7 +75,27 @@ def bench_spotter(seconds: float = 120.0) -> None:
         print(f"         {k:8d}  {cost:.4f}")
 
 
-def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int]) -> None:
+def overlapping_partials(frames: int):
+    """A context manager: provisional windows re-emit the last ``frames`` frames of the previous
+    one (a possible engine change, emulated by wrapping ``Planner.partial``)."""
+    import contextlib
+
+    from sewstream.stream.plan import Planner
+
+    @contextlib.contextmanager
+    def patched():
+        original = Planner.partial
+        if frames:
+            Planner.partial = lambda self, available, covered=0: original(self, available, max(0, covered - frames))
+        try:
+            yield
+        finally:
+            Planner.partial = original
+
+    return patched()
+
+
+def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int], overlaps: list[float]) -> None:
     from sewstream.keywords import keyword_listeners
     from sewstream.keywords.evaluation import settle
     from sewstream.stream import Recognizer, StreamSettings
@@ -95,27 +116,33 @@ def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int]) 
     audio = audio_for(script)
     with tempfile.TemporaryDirectory() as tmp:
         rec = Recognizer.from_pretrained(make_ctc_checkpoint(Path(tmp)), device="cpu")
-        print("latency: soft tail  feature_block_s  detected  p50 ms  p95 ms  max ms   (word audio end -> event; "
-              "simulated clock, no model time)")
-        for soft, block in [(t, b) for t in soft_tails for b in blocks]:
+        print("latency: soft tail  overlap s  feature_block_s  detected  p50 ms  p95 ms  max ms   "
+              "(word audio end -> event; simulated clock, no model time)")
+        for soft, overlap, block in [(t, o, b) for t in soft_tails for o in overlaps for b in blocks]:
             fake_acoustics.install(rec, soft_tail=soft)
-            events = []
-            stream = rec.stream("bench", StreamSettings(feature_block_s=block),
-                                on_event=lambda e: e.type == "keyword" and events.append((stream.total_samples, e)),
-                                **keyword_listeners(rec, "yes"))
-            for i in range(0, len(audio), 320):
-                stream.push(audio[i: i + 320])
-                settle(stream)
-            stream.end()
-            settle(stream)
+            with overlapping_partials(round(overlap / 0.02)):
+                events = run_once(rec, audio, block, StreamSettings, keyword_listeners, settle)
             latencies = []
             for when, event in events:
                 end = min(ends, key=lambda f: abs(f * 0.02 - event.end))
                 latencies.append(when / 16000 - end * 0.02)
-            ms = 1000 * np.asarray(latencies)
-            print(f"         {soft:9d}  {block:15.2f}  {len(events):4d}/{occurrences:<4d} {np.percentile(ms, 50):6.0f}  "
-                  f"{np.percentile(ms, 95):6.0f}  {ms.max():6.0f}")
+            ms = 1000 * np.asarray(latencies) if latencies else np.full(1, np.nan)
+            print(f"         {soft:9d}  {overlap:9.2f}  {block:15.2f}  {len(events):4d}/{occurrences:<4d} "
+                  f"{np.percentile(ms, 50):6.0f}  {np.percentile(ms, 95):6.0f}  {ms.max():6.0f}")
         rec.close()
+
+
+def run_once(rec, audio, block, StreamSettings, keyword_listeners, settle) -> list:  # noqa: N803
+    events = []
+    stream = rec.stream("bench", StreamSettings(feature_block_s=block),
+                        on_event=lambda e: e.type == "keyword" and events.append((stream.total_samples, e)),
+                        **keyword_listeners(rec, "yes"))
+    for i in range(0, len(audio), 320):
+        stream.push(audio[i: i + 320])
+        settle(stream)
+    stream.end()
+    settle(stream)
+    return events
 
 
 def bench_compute(model: str, repeats: int = 5) -> None:
@@ -156,7 +183,9 @@ def main() -> None:
     p.add_argument("--part", choices=("scan", "spotter", "latency", "compute", "all"), default="all")
     p.add_argument("--model", help="checkpoint for the compute part")
     p.add_argument("--occurrences", type=int, default=60)
-    p.add_argument("--blocks", default="0.32,0.24", help="stream.feature_block_s values for the latency part")
+    p.add_argument("--blocks", default="0.16", help="stream.feature_block_s values for the latency part")
+    p.add_argument("--overlaps", default="0,0.16",
+                   help="seconds each provisional window re-emits of the previous one (0: the engine today)")
     p.add_argument("--soft-tails", default="0,4",
                    help="frames at the end of each window the fake model is unsure about (no right context)")
     args = p.parse_args()
@@ -166,7 +195,7 @@ def main() -> None:
         bench_spotter()
     if args.part in ("latency", "all"):
         bench_latency(args.occurrences, [float(b) for b in args.blocks.split(",")],
-                      [int(t) for t in args.soft_tails.split(",")])
+                      [int(t) for t in args.soft_tails.split(",")], [float(o) for o in args.overlaps.split(",")])
     if args.part in ("compute", "all") and args.model:
         bench_compute(args.model)
 
