@@ -130,7 +130,8 @@ def _run(args, config, rec, registry, kset, ev) -> int:
               "det": [asdict(r) for r in rows], "operating_point": asdict(op) if op else None}
 
     if not args.no_live and positives:
-        threshold = args.threshold or (op.threshold if op else None)
+        # the operating point, unless it detects nothing (then the config's threshold)
+        threshold = args.threshold or (op.threshold if op and op.detection > 0 else None)
         report["live"] = _live(args, config, rec, registry, kset, ev, positives, negatives, threshold, say)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -152,7 +153,7 @@ def _live(args, config, rec, registry, kset, ev, positives, negatives, threshold
     out = {"threshold": threshold, "detected": len(res.detections), "positives": wanted,
            "false_triggers_on_positive_stream": len(res.false_accepts),
            "latency_p50_s": ev.percentile(latencies, 50), "latency_p95_s": ev.percentile(latencies, 95),
-           "late_over_1s": sum(lat > 1.0 for lat in latencies),
+           "late_over_1s": sum(lat > 1.0 for lat in latencies), "spotter": res.spotter_stats,
            "partial_window_compute_p50_s": ev.percentile(res.partial_compute_s, 50)}
     thr = "config" if threshold is None else f"{threshold:.2f}"
     st = config.stream
@@ -160,8 +161,9 @@ def _live(args, config, rec, registry, kset, ev, positives, negatives, threshold
           f"feature_block_s {st.feature_block_s}): detected {len(res.detections)}/{wanted}, "
           f"{len(res.false_accepts)} wrong or duplicate triggers on the positive stream")
     print(f"  trigger latency after the keyword's speech ends: p50 {1000 * out['latency_p50_s']:.0f} ms, "
-          f"p95 {1000 * out['latency_p95_s']:.0f} ms (zero compute time); {out['late_over_1s']} later than 1 s "
-          f"(decided on committed frames); model time per provisional window "
+          f"p95 {1000 * out['latency_p95_s']:.0f} ms (zero compute time); {out['late_over_1s']} later than 1 s; "
+          f"decided on provisional/committed frames: {res.spotter_stats.get('fired_provisional', 0)}/"
+          f"{res.spotter_stats.get('fired_stable', 0)}; model time per provisional window "
           f"p50 {1000 * out['partial_window_compute_p50_s']:.0f} ms on this machine")
     if args.live_negatives_s > 0 and negatives:
         chosen, total = [], 0.0

@@ -298,6 +298,7 @@ class LiveResult:
     false_accepts: list[object]
     seconds: float
     partial_compute_s: list[float]
+    spotter_stats: dict = field(default_factory=dict)
 
 
 def layout(clips: list[Clip], kset: KeywordSet, gap_s: float = 1.0) -> tuple[np.ndarray, list[Placed]]:
@@ -382,7 +383,9 @@ def live_run(rec, kset: KeywordSet, clips: list[Clip], *, listeners: Callable[[]
         # a second event on the same clip is a duplicate: the debounce failed
         else:
             false_accepts.append(event)
-    return LiveResult(placed, events, detections, false_accepts, len(audio) / SAMPLE_RATE, compute)
+    spotter = next((f for f in stream.frame_listeners if hasattr(f, "stats") and hasattr(f.stats, "as_dict")), None)
+    return LiveResult(placed, events, detections, false_accepts, len(audio) / SAMPLE_RATE, compute,
+                      spotter.stats.as_dict() if spotter is not None else {})
 
 
 def percentile(values: list[float], q: float) -> float:
