@@ -113,6 +113,10 @@ class KeywordRegistry:
 
     def _check(self, settings: KeywordSettings) -> None:
         """Everything that can be checked before use; raises ConfigError/KeywordError naming the entry."""
+        try:
+            settings.validate()  # (built from YAML it already was; built in code maybe not)
+        except ValueError as exc:
+            raise ConfigError(f"config section 'keywords': {exc}") from None
         names = [None, *settings.streams]
         keywords = {name: [settings.resolve(s, where) for where, s in settings.entries(name)] for name in names}
         if self.recognizer is None:

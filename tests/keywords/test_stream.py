@@ -140,6 +140,8 @@ def test_hot_reload_swaps_lists_and_keeps_old_on_error(rec, tmp_path):
     write_config(cfg, "keywords: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         registry.reload()
+    with pytest.raises(ConfigError, match="threshold"):  # settings built in code are checked too
+        registry.reload(KeywordSettings(threshold=0.0))
     assert registry.version == 1 and registry.last_error
     assert [k.label for k in registry.keywords("s1", "ctc")] == ["yes", "negative"]
     (kw,) = keywords(run(rec, no, registry.listeners("s1"))[0])
