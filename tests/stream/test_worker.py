@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -45,16 +46,22 @@ def test_stale_partials_are_shed_and_counted():
 
 
 def test_partials_are_bounded_and_stable_jobs_never_refused():
-    worker = _slow_worker(max_partial_backlog=1)
+    gate = threading.Event()
+    worker = ModelWorker({"double": lambda x: (gate.wait(10), x * 2)[1]}, max_wait_ms=0, max_partial_backlog=1)
     try:
+        worker.submit("double", torch.zeros(1))  # blocks the thread until the gate opens
+        while worker.stable_backlog:  # ... once the worker has taken it
+            time.sleep(0.002)
         stable = [worker.submit("double", torch.ones(1)) for _ in range(20)]
-        assert worker.stable_backlog >= 18
+        assert worker.stable_backlog == 20  # all queued, none refused
         kept = worker.submit("double", torch.ones(1), priority="partial")
         shed = worker.submit("double", torch.ones(1), priority="partial")
         assert shed.cancelled() and not kept.cancelled()
+        gate.set()
         assert all(torch.equal(f.result(10), torch.full((1,), 2.0)) for f in stable)  # none lost
         assert kept.result(10) is not None and worker.stats.shed_partials == 1
     finally:
+        gate.set()
         worker.close()
 
 
