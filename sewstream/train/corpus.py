@@ -435,7 +435,9 @@ def _run_split(
     )
     stats = {"written": 0, "failed": 0, "audio_s": 0.0, "synth_s": 0.0}
     t_start = last_log = time.monotonic()
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    # spawn, not fork: a forked child inherits the parent's OpenMP/torch thread state (locked
+    # mutexes included) and can hang; the builder is often started from a process using torch
+    ctx = mp.get_context("spawn")
     with ctx.Pool(workers) as pool:
         window: deque = deque()
         exhausted = False
