@@ -156,7 +156,12 @@ def cmd_listen(args) -> int:
             sys.stdout.write(("\r\033[K" if tty else "") + f"[keyword] {event.label} ({event.score:.2f})\n")
         sys.stdout.flush()
 
-    stream = rec.stream("microphone", config.stream, on_event=show)
+    from sewstream.keywords import keyword_listeners
+
+    keywords = config.section("keywords")  # --keywords replaces its default list, keeping its thresholds
+    listeners = keyword_listeners(rec, args.keywords if args.keywords is not None else keywords,
+                                  stream="microphone", settings=keywords)
+    stream = rec.stream("microphone", config.stream, on_event=show, **listeners)
     pump = Pump(mic.ring, stream)
     print(f"listening on {mic.device['name']!r} (Ctrl-C to stop)", file=sys.stderr)
     try:
@@ -195,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("listen", help="live captions from the microphone")
     _add_model_args(p)
     p.add_argument("--mic", metavar="DEVICE", help="input device index or name (see `sewstream devices`)")
+    p.add_argument("--keywords", metavar="PHRASES",
+                   help="print keyword triggers for these phrases, e.g. 'yes,no=0.7,hey sew' (phrase[=threshold])")
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("devices", help="list audio input devices")

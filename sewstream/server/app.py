@@ -45,11 +45,13 @@ StreamHooks = Callable[[str], dict]
 
 class Server:
     def __init__(self, rec: Recognizer, settings: ServerSettings | None = None,
-                 stream_settings: StreamSettings | None = None, *, stream_hooks: StreamHooks | None = None) -> None:
+                 stream_settings: StreamSettings | None = None, *, stream_hooks: StreamHooks | None = None,
+                 reload_keywords: Callable[[], int] | None = None) -> None:
         self.rec = rec
         self.settings = settings or ServerSettings()
         self.stream_settings = stream_settings or StreamSettings()
         self.stream_hooks = stream_hooks
+        self.reload_keywords = reload_keywords  # admin message reload_keywords -> new version (raises ValueError)
         check_backlog(self.stream_settings)
         self.channels: dict[str, Channel] = {}
         self.connections: set[NativeConnection | VoskConnection] = set()
@@ -212,7 +214,8 @@ class Server:
             streams=[c.info() for c in self.channels.values()],
             limits={"max_message_bytes": s.max_message_bytes, "max_sessions": s.max_sessions,
                     "idle_timeout_s": s.idle_timeout_s, "send_queue_size": s.send_queue_size},
-            vosk_path=http.VOSK_PATH, history_size=s.history_size)
+            vosk_path=http.VOSK_PATH, history_size=s.history_size,
+            admin=["reload_keywords"] if self.reload_keywords else [])
 
     # ================================================================ info
     @property

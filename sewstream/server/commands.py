@@ -52,7 +52,19 @@ def cmd_serve(args) -> int:
         args.set.append(f"server.port={args.port}")
     config, rec = load_recognizer(args)
     try:
-        server = Server(rec, config.section("server"), config.stream)
+        # The composition point: keyword spotting (its own package) plugs into every stream the
+        # server opens, and reloads on SIGHUP or the admin message reload_keywords.
+        from sewstream.keywords import KeywordRegistry
+
+        registry = KeywordRegistry.from_config(config, rec, path=args.config)
+        registry.install_sighup()
+
+        def reload_keywords() -> int:
+            registry.reload()
+            return registry.version
+
+        server = Server(rec, config.section("server"), config.stream, stream_hooks=registry.listeners,
+                        reload_keywords=reload_keywords)
         asyncio.run(server.serve_until_signal())
     finally:
         rec.close()

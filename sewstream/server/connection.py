@@ -17,7 +17,8 @@ from websockets.exceptions import ConnectionClosed
 from . import protocol
 from .keepalive import Liveness, keepalive
 from .outbox import Outbox
-from .protocol import End, Err, Finalize, ProtocolError, Reset, Start, Subscribe, Unsubscribe
+from .engine import run_in_thread
+from .protocol import End, Err, Finalize, ProtocolError, ReloadKeywords, Reset, Start, Subscribe, Unsubscribe
 from .session import Session
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class NativeConnection:
             self.outbox.put(protocol.dumps({"type": "unsubscribed", "stream": msg.stream}))
         elif isinstance(msg, Start):
             await self._start(msg)
+        elif isinstance(msg, ReloadKeywords):
+            await self._reload_keywords()
         else:
             if self.session is None:
                 raise ProtocolError(Err.NO_SESSION, f"{type(msg).__name__.lower()} without a session: "
@@ -144,6 +147,17 @@ class NativeConnection:
                 self.session.reply({"type": "reset", "audio_s": round(heard, 3)})
             elif isinstance(msg, End):
                 await self._end_session()
+
+    async def _reload_keywords(self) -> None:
+        reload = self.server.reload_keywords
+        if reload is None:
+            raise ProtocolError(Err.UNSUPPORTED, "reload_keywords: this server has no keyword registry")
+        try:  # rereads YAML and may load a classifier model: off the loop
+            version = await run_in_thread(reload, "keyword-reload")
+        except ValueError as exc:  # ConfigError / KeywordError name the bad entry; the old lists stay
+            raise ProtocolError(Err.RELOAD_FAILED, f"keyword lists not reloaded (previous ones stay active): "
+                                                   f"{exc}") from None
+        self.outbox.put(protocol.dumps({"type": "keywords_reloaded", "version": version}))
 
     async def _start(self, msg: Start) -> None:
         if self.session is not None:

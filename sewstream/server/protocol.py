@@ -50,6 +50,8 @@ class Err:
     UNSUPPORTED_CHANNELS = "unsupported_channels"
     OVERLOADED = "overloaded"                      # the model is behind: reading this socket pauses
     TOO_MANY_SESSIONS = "too_many_sessions"        # followed by close code 1013
+    RELOAD_FAILED = "reload_failed"                # reload_keywords: the new lists were rejected (old kept)
+    UNSUPPORTED = "unsupported"                    # a message this server is not set up for
     INTERNAL = "internal_error"
 
 
@@ -101,7 +103,12 @@ class End:
     pass
 
 
-Message = Union[Subscribe, Unsubscribe, Start, Finalize, Reset, End]
+@dataclass(frozen=True)
+class ReloadKeywords:
+    """Admin: reread the config's keyword lists (like SIGHUP), answered with ``keywords_reloaded``."""
+
+
+Message = Union[Subscribe, Unsubscribe, Start, Finalize, Reset, End, ReloadKeywords]
 
 
 # ---------------------------------------------------------------------- parsing
@@ -170,8 +177,10 @@ def parse_text(text: str | bytes, limit: int = MAX_TEXT_BYTES) -> Message:
         return parse_start(data)
     if kind in ("finalize", "reset", "end"):
         return {"finalize": Finalize, "reset": Reset, "end": End}[kind]()
+    if kind == "reload_keywords":
+        return ReloadKeywords()
     raise ProtocolError(Err.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}; expected one of "
-                                          "subscribe, unsubscribe, start, finalize, reset, end")
+                                          "subscribe, unsubscribe, start, finalize, reset, end, reload_keywords")
 
 
 def parse_start(data: dict) -> Start:
@@ -210,7 +219,7 @@ def error(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def hello(*, server_version: str, model: str, sample_rate: int, streams: list[dict], limits: dict,
-          vosk_path: str, history_size: int) -> dict[str, Any]:
+          vosk_path: str, history_size: int, admin: list[str] | None = None) -> dict[str, Any]:
     return {
         "type": "hello",
         "protocol": PROTOCOL_NAME,
@@ -227,6 +236,7 @@ def hello(*, server_version: str, model: str, sample_rate: int, streams: list[di
             "subscribe": True,
             "resume": {"history_size": history_size},
             "vosk": vosk_path,
+            "admin": admin or [],
         },
         "streams": streams,
         "limits": limits,
