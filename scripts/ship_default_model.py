@@ -53,6 +53,18 @@ def scores_md(scores, pocketsphinx: dict | None = None) -> str:
     return "\n".join(rows)
 
 
+def status_line(synthetic) -> str:
+    """Say plainly what the measured accuracy means (the card must not promise more)."""
+    wer = total(synthetic).wer["offline"].rate
+    if wer > 0.5:
+        return (f"An early checkpoint: {100 * wer:.0f}% WER on held-out synthetic voices means most words "
+                "come out misspelled; the text shows what was said only loosely (letters, not words).")
+    if wer > 0.15:
+        return (f"{100 * wer:.0f}% WER on held-out synthetic voices: usable for rough captions of clear "
+                "speech, not for exact transcripts.")
+    return f"{100 * wer:.0f}% WER on held-out synthetic voices (clear synthetic speech is transcribed well)."
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="/work/runs/default")
@@ -146,8 +158,10 @@ One-second keyword clips (speech-commands; the transcript is the single word):
 {scores_md(keywords)}
 
 ## Limits
-- Trained on synthetic voices only: it transcribes clear synthetic speech well and real
-  recordings far worse; expect many errors on real microphones, accents and noise.
+- {status_line(synthetic)}
+- Trained on synthetic voices only: real recordings come out worse than synthetic speech
+  (tables above); expect many errors on real microphones, accents and noise. For real use
+  pass a stronger checkpoint with `--model DIR` (any HF SEW / SEW-D CTC checkpoint).
 - No language model: spelling is phonetic where the acoustics are ambiguous.
 - English only, 16 kHz; the character set has no digits (numbers come out as words).
 
