@@ -53,7 +53,7 @@ def recognizer(model: str | None, threads: int):
     torch.set_num_threads(threads)
     if model is None and (DEFAULT_MODEL_DIR / "config.json").exists():
         model = str(DEFAULT_MODEL_DIR)
-    if model is None:  # same shape and cost as the default model, random weights
+    if model in (None, "random"):  # the full default architecture (12 layers), random weights
         from sewstream.model import build_model
         from sewstream.text import CTCTokenizer, FeatureExtractor
         from sewstream.train.recipe import DEFAULT_ARCHITECTURE, SEWConfig
@@ -64,7 +64,7 @@ def recognizer(model: str | None, threads: int):
         CTCTokenizer(dict(VOCAB)).save_pretrained(tmp)
         FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(tmp)
         model = tmp
-        print("model: random weights, default architecture (sew-tiny shape, layer-norm features)")
+        print("model: random weights, full default architecture (sew-tiny shape, layer-norm features)")
     else:
         print(f"model: {model}")
     return Recognizer.from_pretrained(model, device="cpu")
@@ -123,7 +123,8 @@ def run_live(rec, audio: np.ndarray, n: int, settings) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="checkpoint (default: the embedded model, else random weights of its shape)")
+    ap.add_argument("--model", help="checkpoint, or 'random' for the full default architecture (sew-tiny shape, 12 layers) "
+                         "with random weights (default: the embedded model, else 'random')")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20.0, help="audio per stream per run")
     ap.add_argument("--streams", type=int, nargs="*", default=[1, 2, 4, 8, 16, 24, 32, 40, 48])
