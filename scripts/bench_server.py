@@ -377,7 +377,8 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="checkpoint (default: embedded model, else a random tiny one)")
+    parser.add_argument("--model", help="checkpoint, or 'random' for random weights of --random-size (default: the embedded model, "
+                             "else random)")
     parser.add_argument("--random-size", choices=("tiny", "default"), default="tiny",
                         help="architecture of the random model built when there is no --model/embedded model")
     parser.add_argument("--quick", action="store_true", help="short run (~1-2 minutes)")
@@ -398,9 +399,9 @@ def main() -> int:
     from sewstream.defaults import DEFAULT_MODEL_DIR
 
     tmp = None
-    if args.model:
+    if args.model and args.model != "random":
         model = args.model
-    elif (DEFAULT_MODEL_DIR / "config.json").is_file():
+    elif not args.model and (DEFAULT_MODEL_DIR / "config.json").is_file():
         model = str(DEFAULT_MODEL_DIR)
     else:
         tmp = tempfile.TemporaryDirectory(prefix="bench-model-")
