@@ -1,0 +1,21 @@
+"""Reading the training log back: resumed steps, cut-short lines, the eval table."""
+
+from __future__ import annotations
+
+import json
+
+from sewstream.train.curves import eval_table, read_log
+
+
+def test_later_lines_win_and_a_cut_line_is_skipped(tmp_path):
+    lines = [{"step": 25, "loss": 3.0, "hours_seen": 0.3}, {"step": 50, "loss": 2.9, "hours_seen": 0.6},
+             {"step": 50, "eval": {"synthetic-test": {"wer": 0.9, "cer": 0.5}}},
+             {"step": 50, "loss": 2.5, "hours_seen": 0.6}]  # resumed from step 25: step 50 again
+    text = "\n".join(json.dumps(x) for x in lines) + '\n{"step": 75, "lo'
+    (tmp_path / "log.jsonl").write_text(text)
+    losses, evals = read_log(tmp_path / "log.jsonl")
+    assert list(losses) == [25, 50] and losses[50]["loss"] == 2.5
+    assert evals == {50: {"synthetic-test": {"wer": 0.9, "cer": 0.5}}}
+    table = eval_table(evals, losses).splitlines()
+    assert table[0] == "| step | audio seen | synthetic-test WER | synthetic-test CER |"
+    assert table[2] == "| 50 | 1 h | 90.0% | 50.0% |"
