@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +31,26 @@ ENV_PREFIX = "SEWSTREAM__"
 
 class ConfigError(ValueError):
     """A configuration key or value is invalid; the message names it."""
+
+
+class _YAML12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans: only true/false.
+
+    YAML 1.1 also reads yes/no/on/off/y/n as booleans, which would turn keyword phrases
+    such as ``phrase: yes`` or ``phrase: on`` into True.
+    """
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_YAML12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YAML12Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse config YAML (raises yaml.YAMLError); booleans are only true/false."""
+    return yaml.load(text, Loader=_YAML12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass
@@ -76,7 +97,8 @@ def _type_name(tp: Any) -> str:
 def _convert(value: Any, tp: Any, key: str) -> Any:
     """``value`` checked (and lightly coerced) against type ``tp``; ConfigError naming ``key``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = ConfigError(f"config key {key!r}: {value!r} is not a valid {_type_name(tp)}")
+    hint = " (write true or false)" if tp is bool and isinstance(value, str) else ""
+    bad = ConfigError(f"config key {key!r}: {value!r} is not a valid {_type_name(tp)}{hint}")
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
@@ -195,7 +217,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"config override {item!r} must look like section.key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config override {item!r}: value is not valid YAML ({exc})") from None
     return key.strip(), value
@@ -222,7 +244,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (),
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = load_yaml(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except yaml.YAMLError as exc:

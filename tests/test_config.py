@@ -66,3 +66,20 @@ def test_bad_override_and_missing_file(tmp_path):
         load_config(None, ["chunk_s"], environ={})
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_yaml_booleans_are_only_true_and_false(tmp_path):
+    """YAML 1.1 reads yes/no/on/off as booleans; a keyword list must keep them as words."""
+    from sewstream.config import load_yaml
+
+    assert load_yaml("a: yes\nb: on\nc: no\nd: true\ne: False\n") == {"a": "yes", "b": "on", "c": "no",
+                                                                       "d": True, "e": False}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("stream:\n  endpoint:\n    trailing_silence_s: 0.5\n")
+    assert load_config(cfg, environ={}).stream.endpoint.trailing_silence_s == 0.5
+    import sewstream.keywords  # noqa: F401 - registers the keywords section (it has bool keys)
+
+    with pytest.raises(ConfigError, match=r"'keywords\.enabled': 'yes' is not a valid bool \(write true or false\)"):
+        load_config(None, ["keywords.enabled=yes"], environ={})
+    cfg.write_text("keywords:\n  default:\n    - {phrase: yes}\n    - phrase: on\n")
+    assert [k.phrase for k in load_config(cfg, environ={}).section("keywords").default] == ["yes", "on"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from sewstream.config import ConfigError, build
+from sewstream.config import ConfigError, build, load_yaml
 
 from .classifier import ClassifierListener, ClassifierModel
 from .hooks import HookRunner
@@ -36,7 +36,7 @@ def read_settings(path: str | Path) -> KeywordSettings:
     """The ``keywords:`` section of a YAML config file (missing section: the defaults)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as exc:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,11 @@ def test_shutdown_flushes_finals_of_sessions_and_daemon_streams(rec, multi, alon
 
 
 def test_sigterm_drains_the_serve_command(tiny_ctc_dir, multi, alone, tmp_path):
-    """The real daemon: `sewstream serve`, a session mid-utterance, SIGTERM -> finals, 1001, exit 0."""
+    """The real daemon: `sewstream serve`, SIGHUP rereads keywords, a session mid-utterance,
+    SIGTERM -> finals, 1001, exit 0."""
     config = tmp_path / "server.yaml"
-    config.write_text("model:\n  threads: 1\nserver:\n  port: 0\n  warmup: true\n")
+    base = "model:\n  threads: 1\nserver:\n  port: 0\n  warmup: true\n"
+    config.write_text(base)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SEWSTREAM__SERVER__MAX_SESSIONS": "3"}
     proc = subprocess.Popen([sys.executable, "-m", "sewstream.cli", "serve", "--model", str(tiny_ctc_dir),
                              "--config", str(config)], stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
@@ -84,10 +87,22 @@ def test_sigterm_drains_the_serve_command(tiny_ctc_dir, multi, alone, tmp_path):
         assert ready.wait(60), "".join(lines)
         url = re.search(r"ready on (ws://\S+)", "".join(lines)).group(1)
 
+        def hup_and_wait(text: str, expect: str) -> None:
+            config.write_text(base + text)
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while expect not in "".join(lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert expect in "".join(lines), "".join(lines)
+
+        hup_and_wait("keywords:\n  default: [{phrase: yes, threshold: 9}]\n", "keeping the previous lists")
+        hup_and_wait("keywords:\n  default: [{phrase: yes}]\n", "keyword lists reloaded (version 1)")
+
         async def main():
             async with connect(url) as ws:
                 hello = json.loads(await ws.recv())
                 assert hello["limits"]["max_sessions"] == 3  # environment override reached the server
+                assert hello["capabilities"]["admin"] == ["reload_keywords"]
                 await ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
                 await ws.send(int16(multi))
                 got = []
