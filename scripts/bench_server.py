@@ -357,7 +357,8 @@ async def soak(server: ServerProcess, clients: int, minutes: float, session_s: f
     slope = statistics.linear_regression(xs, ys).slope * 3600 if len(samples) > 2 else float("nan")
     # growth after the first sample past warm-up (allocator pools fill during the first minute)
     return {"clients": clients, "minutes": minutes, **totals, "rss_start": ys[0], "rss_peak": max(ys),
-            "rss_end": ys[-1], "growth": ys[-1] - ys[min(1, len(ys) - 1)], "slope_mb_per_h": slope}
+            "rss_end": ys[-1], "growth": ys[-1] - ys[min(1, len(ys) - 1)], "slope_mb_per_h": slope,
+            "samples": [(round(x, 1), round(y, 2)) for x, y in samples]}
 
 
 # ---------------------------------------------------------------------------- report
