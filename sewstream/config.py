@@ -181,7 +181,8 @@ def _positive_checks(config: Config) -> None:
     for key in ("chunk_s", "feature_block_s", "max_backlog_s"):
         if getattr(s, key) <= 0:
             raise ConfigError(f"config key 'stream.{key}': {getattr(s, key)!r} must be > 0")
-    for key in ("left_context_s", "right_context_s", "partial_every_s"):
+    for key in ("left_context_s", "right_context_s", "partial_every_s", "partial_left_context_s",
+                "partial_overlap_s"):
         if getattr(s, key) < 0:
             raise ConfigError(f"config key 'stream.{key}': {getattr(s, key)!r} must be >= 0")
     needed = s.chunk_s + s.right_context_s + s.feature_block_s

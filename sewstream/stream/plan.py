@@ -67,17 +67,20 @@ class WindowSettings:
     right: int           # context frames after it (look-ahead, adds latency)
     partial_every: int   # a provisional tail window per this many new frames (0: never)
     partial_left: int = 0  # context frames before a provisional window's new frames
+    partial_overlap: int = 0  # frames of the previous provisional window each one emits again
 
     @classmethod
     def from_seconds(cls, geometry: Geometry, chunk_s: float, left_s: float, right_s: float,
-                     partial_every_s: float, partial_left_s: float = 0.0) -> "WindowSettings":
+                     partial_every_s: float, partial_left_s: float = 0.0,
+                     partial_overlap_s: float = 0.0) -> "WindowSettings":
         s = geometry.squeeze
 
         def frames(seconds: float, minimum: int) -> int:
             return max(minimum, round(geometry.frames(seconds) / s) * s)
 
         return cls(frames(chunk_s, s), frames(left_s, 0), frames(right_s, 0),
-                   frames(partial_every_s, 0) if partial_every_s > 0 else 0, frames(partial_left_s, 0))
+                   frames(partial_every_s, 0) if partial_every_s > 0 else 0, frames(partial_left_s, 0),
+                   frames(partial_overlap_s, 0))
 
 
 class Planner:
@@ -113,12 +116,15 @@ class Planner:
         by earlier provisional windows, up to ``covered``), ending on a multiple of
         ``partial_every`` frames so that it, too, depends on the audio only. Each provisional
         window sees ``partial_left`` frames of context: cheap, low latency, redone properly
-        by the stable window later."""
+        by the stable window later. It also emits again the last ``partial_overlap`` frames
+        of the previous one: a window's last frames have no right context and come out
+        unsure; one block later they sit inside a window and come out as the model means
+        them, instead of waiting seconds for the stable window."""
         every = self.settings.partial_every
         if not every:
             return None
         point = available - available % every
-        emit_start = max(self.next_emit, covered)
+        emit_start = max(self.next_emit, covered - self.settings.partial_overlap)
         if point <= max(self.last_partial_at, emit_start):
             return None
         self.last_partial_at = point

@@ -66,6 +66,10 @@ class StreamSettings:
     # (scripts/bench_stream.py); longer blocks cut compute but add their length to latency
     partial_every_s: float = 0.16    # provisional tail window per this much new audio (0: off)
     partial_left_context_s: float = 0.4  # context before a provisional window's new frames
+    # a window's last frames lack right context and come out unsure: the next provisional
+    # window emits them again (keyword triggers ~0.14 s instead of ~0.7 s after the word,
+    # scripts/bench_keywords.py; costs ~25% more provisional compute)
+    partial_overlap_s: float = 0.16
     feature_block_s: float = 0.16    # conv feature blocks (exact-feature models only)
     max_backlog_s: float = 60.0      # unprocessed audio a stream may queue before push() refuses
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
@@ -108,7 +112,8 @@ class Stream:
         self.frame_seconds = g.seconds(1)
         s = self.settings
         self.planner = Planner(WindowSettings.from_seconds(g, s.chunk_s, s.left_context_s, s.right_context_s,
-                                                           s.partial_every_s, s.partial_left_context_s), g.squeeze)
+                                                           s.partial_every_s, s.partial_left_context_s,
+                                                           s.partial_overlap_s), g.squeeze)
         self.endpointer = Endpointer(s.endpoint, self.frame_seconds)
         self.exact_features = recognizer.exact_features
         self.block = max(1, g.frames(s.feature_block_s))

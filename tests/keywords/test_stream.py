@@ -22,10 +22,11 @@ def rec(recognizer):
     return recognizer
 
 
-def run(rec, audio: np.ndarray, listeners: dict, name: str = "s1", chunk_s: float = 0.04):
+def run(rec, audio: np.ndarray, listeners: dict, name: str = "s1", chunk_s: float = 0.04,
+        settings: StreamSettings | None = None):
     """Push like a live source on a simulated clock: the worker finishes each push's jobs first."""
     events = []
-    stream = rec.stream(name, StreamSettings(), on_event=events.append, **listeners)
+    stream = rec.stream(name, settings or StreamSettings(), on_event=events.append, **listeners)
     step = int(chunk_s * 16000)
     for i in range(0, len(audio), step):
         stream.push(audio[i: i + step])
@@ -72,16 +73,34 @@ def test_one_event_per_occurrence_and_cooldown(rec):
 
 
 def test_unsure_window_ends_wait_for_committed_frames(recognizer):
-    # the last frames of every window unsure (no right context): provisional windows, which are
-    # not recomputed when more audio comes, may hold the letters only weakly; the committed
-    # windows (0.6 s of look-ahead) then decide, still once per occurrence
+    # the last frames of every window unsure (no right context). Without provisional overlap
+    # those frames are never redone until the committed windows (0.6 s of look-ahead) decide,
+    # seconds later; with it (the default) the next provisional window redoes them and the
+    # keyword fires from provisional frames. Once per occurrence either way.
     fake_acoustics.install(recognizer, soft_tail=6)
     script = spoken("NO", tail=40) + spoken("NO", lead=5, tail=60) + spoken("YES", tail=150)
-    events, stream = run(recognizer, audio_for(script), keyword_listeners(recognizer, "yes,no"))
-    assert [e.label for e in keywords(events)] == ["no", "no", "yes"]
-    spotter = stream.frame_listeners[0]
-    assert spotter.stats.fired_stable > 0
-    assert spotter.stats.fired_stable + spotter.stats.fired_provisional == 3
+    audio, heard = audio_for(script), {}
+    for overlap in (0.0, StreamSettings().partial_overlap_s):
+        events, pushed = [], [0.0]  # pushed: stream seconds when each keyword event came out
+        stream = recognizer.stream("s1", StreamSettings(partial_overlap_s=overlap),
+                                   on_event=lambda e: events.append((e, pushed[0])),
+                                   **keyword_listeners(recognizer, "yes,no"))
+        for i in range(0, len(audio), 640):
+            stream.push(audio[i: i + 640])
+            pushed[0] = (i + 640) / 16000
+            settle(stream)
+        stream.end()
+        assert stream.wait(30)
+        fired = [(e, at) for e, at in events if e.type == "keyword"]
+        assert [e.label for e, _ in fired] == ["no", "no", "yes"]
+        stats = stream.frame_listeners[0].stats
+        assert stats.fired_stable + stats.fired_provisional == 3
+        if overlap == 0:
+            assert stats.fired_stable > 0
+        else:
+            assert stats.fired_provisional == 3
+        heard[overlap] = [at - e.end for e, at in fired]  # audio after the word's end, at the trigger
+    assert max(heard[StreamSettings().partial_overlap_s]) < 0.35 < max(heard[0.0])
 
 
 def test_nothing_fires_on_other_words(rec):

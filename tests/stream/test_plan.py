@@ -79,3 +79,18 @@ def test_partial_windows_cover_only_new_frames_with_short_context():
     planner.stable(200)  # stable output moved past both
     third = planner.partial(204, covered=second.end)
     assert third.emit_start == planner.next_emit and third.end == 204
+
+
+def test_partial_overlap_redoes_the_previous_windows_end_but_never_stable_frames():
+    g = Geometry()
+    s = WindowSettings.from_seconds(g, 2.0, 1.6, 0.6, 0.16, partial_left_s=0.4, partial_overlap_s=0.16)
+    assert s.partial_overlap == 8
+    planner = Planner(s, 2)
+    first = planner.partial(40, covered=0)
+    second = planner.partial(48, covered=first.end)
+    assert (second.emit_start, second.end) == (32, 48)           # the last 8 frames of the first again
+    assert second.start == 32 - s.partial_left
+    assert planner.partial(48, covered=second.end) is None        # nothing new: no window
+    planner.stable(200)
+    third = planner.partial(208, covered=planner.next_emit + 4)
+    assert third.emit_start == planner.next_emit                  # overlap never reaches committed frames
