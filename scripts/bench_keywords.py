@@ -10,8 +10,8 @@
    with the level-coded fake acoustics of the tests (frames say exactly what the script
    says; optionally the last frames of every window are unsure, as a real model's are
    without right context): the time from the end of the word's audio to the event, for
-   several ``stream.feature_block_s`` values, and with provisional windows that re-emit the
-   end of the previous one (``--overlaps``: a possible engine change, emulated here). Model compute time is not included
+   several ``stream.feature_block_s`` values and ``stream.partial_overlap_s`` values
+   (``--overlaps``: provisional windows that redo the end of the previous one). Model compute time is not included
    (zero on the simulated clock); add the per-window model time of the real model.
 4. ``compute`` (with ``--model DIR``): the model time of one provisional window (left context +
    the uncommitted tail), which adds to the trigger latency of a live stream.
@@ -76,26 +76,6 @@ def bench_spotter(seconds: float = 120.0) -> None:
         print(f"         {k:8d}  {cost:.4f}")
 
 
-def overlapping_partials(frames: int):
-    """A context manager: provisional windows re-emit the last ``frames`` frames of the previous
-    one (a possible engine change, emulated by wrapping ``Planner.partial``)."""
-    import contextlib
-
-    from sewstream.stream.plan import Planner
-
-    @contextlib.contextmanager
-    def patched():
-        original = Planner.partial
-        if frames:
-            Planner.partial = lambda self, available, covered=0: original(self, available, max(0, covered - frames))
-        try:
-            yield
-        finally:
-            Planner.partial = original
-
-    return patched()
-
-
 def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int], overlaps: list[float]) -> None:
     from sewstream.keywords import keyword_listeners
     from sewstream.keywords.evaluation import settle
@@ -121,8 +101,8 @@ def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int], 
               "(word audio end -> event; simulated clock, no model time)")
         for soft, overlap, block in [(t, o, b) for t in soft_tails for o in overlaps for b in blocks]:
             fake_acoustics.install(rec, soft_tail=soft)
-            with overlapping_partials(round(overlap / 0.02)):
-                events = run_once(rec, audio, block, StreamSettings, keyword_listeners, settle)
+            settings = StreamSettings(feature_block_s=block, partial_overlap_s=overlap)
+            events = run_once(rec, audio, settings, keyword_listeners, settle)
             latencies = []
             for when, event in events:
                 end = min(ends, key=lambda f: abs(f * 0.02 - event.end))
@@ -133,9 +113,9 @@ def bench_latency(occurrences: int, blocks: list[float], soft_tails: list[int], 
         rec.close()
 
 
-def run_once(rec, audio, block, StreamSettings, keyword_listeners, settle) -> list:  # noqa: N803
+def run_once(rec, audio, settings, keyword_listeners, settle) -> list:
     events = []
-    stream = rec.stream("bench", StreamSettings(feature_block_s=block),
+    stream = rec.stream("bench", settings,
                         on_event=lambda e: e.type == "keyword" and events.append((stream.total_samples, e)),
                         **keyword_listeners(rec, "yes"))
     for i in range(0, len(audio), 320):
