@@ -166,7 +166,7 @@ def main() -> None:
     p.add_argument("--occurrences", type=int, default=60)
     p.add_argument("--blocks", default="0.16", help="stream.feature_block_s values for the latency part")
     p.add_argument("--overlaps", default="0,0.16",
-                   help="seconds each provisional window re-emits of the previous one (0: the engine today)")
+                   help="stream.partial_overlap_s values: seconds each provisional window redoes of the previous one")
     p.add_argument("--soft-tails", default="0,4",
                    help="frames at the end of each window the fake model is unsure about (no right context)")
     args = p.parse_args()
