@@ -110,7 +110,7 @@ def plot(scores: list[SetScore], path: str | Path) -> None:
 
 
 def cmd_eval(args) -> int:
-    from sewstream.cli import load_recognizer
+    from sewstream.runtime import load_recognizer
 
     config, rec = load_recognizer(args)
     rows = []

@@ -51,7 +51,7 @@ def _thresholds(text: str) -> list[float]:
 
 
 def cmd_eval_keywords(args) -> int:
-    from sewstream.cli import load_recognizer
+    from sewstream.runtime import load_recognizer
     from sewstream.config import ConfigError
 
     from . import evaluation as ev

@@ -28,7 +28,7 @@ detectors also check word boundaries on the argmax tokens around the span (:func
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -130,7 +130,6 @@ class Completions:
     first_frame: int
     log_score: np.ndarray   # (T, K) D / n (<= 0; very negative: no match)
     start: np.ndarray       # (T, K) first frame of that path (the path ends at first_frame + row + 1)
-    extras: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.log_score)

@@ -26,7 +26,7 @@ import numpy as np
 
 from sewstream.stream.endpoint import frame_energy_db
 
-from .ctc_scorer import occurrences, phrase_tokens, to_score
+from .ctc_scorer import occurrences, to_score
 from .settings import Keyword, KeywordSettings
 from .spotter import CompiledKeywords
 
@@ -390,11 +390,3 @@ def live_run(rec, kset: KeywordSet, clips: list[Clip], *, listeners: Callable[[]
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
-
-
-def check_phrases(rec, keywords: list[Keyword]) -> None:
-    """Fail early (naming the keyword) when a phrase cannot be spelled in the model's vocabulary."""
-    token_to_id = {t: i for i, t in rec.vocab.id_to_token.items()}
-    for k in keywords:
-        if k.detector == "ctc":
-            phrase_tokens(k.phrase, token_to_id)

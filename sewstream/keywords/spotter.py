@@ -268,8 +268,3 @@ class KeywordSpotter:
         if cut > 256:  # trim in chunks: fewer copies
             self.emissions, self.ids = self.emissions[cut:], self.ids[cut:]
             self.base += cut
-
-
-def spotter_for(recognizer, keywords: list[Keyword], **kwargs) -> KeywordSpotter:
-    """A spotter for streams of ``recognizer`` (its vocabulary and frame rate)."""
-    return KeywordSpotter(recognizer.vocab, keywords, frame_seconds=recognizer.geometry.seconds(1), **kwargs)

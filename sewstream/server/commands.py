@@ -38,7 +38,7 @@ def register(sub, add_model_args: Callable[[argparse.ArgumentParser], None]) -> 
 
 def cmd_serve(args) -> int:
     import sewstream.server  # noqa: F401 - registers the server config section before loading config
-    from sewstream.cli import load_recognizer
+    from sewstream.runtime import load_recognizer
 
     from .app import Server
 

@@ -13,7 +13,7 @@ transformers = pytest.importorskip("transformers")
 
 from sewstream.model import load_model  # noqa: E402
 
-from .helpers import TOL, hf_model, max_diff, tiny  # noqa: E402
+from .helpers import TOL, hf_model, max_diff  # noqa: E402
 
 SEW_CASES = {
     "default": {},
