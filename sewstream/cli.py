@@ -113,6 +113,7 @@ def cmd_transcribe(args) -> int:
 
 def cmd_listen(args) -> int:
     from sewstream.audio.mic import MicrophoneSource
+    from sewstream.keywords import keyword_listeners
     from sewstream.stream.pump import Pump
 
     mic = MicrophoneSource(args.mic)  # fails fast, with a clear message, when there is no microphone
@@ -128,28 +129,28 @@ def cmd_listen(args) -> int:
             sys.stdout.write(("\r\033[K" if tty else "") + f"[keyword] {event.label} ({event.score:.2f})\n")
         sys.stdout.flush()
 
-    from sewstream.keywords import keyword_listeners
-
-    keywords = config.section("keywords")  # --keywords replaces its default list, keeping its thresholds
-    listeners = keyword_listeners(rec, args.keywords if args.keywords is not None else keywords,
-                                  stream="microphone", settings=keywords)
-    stream = rec.stream("microphone", config.stream, on_event=show, **listeners)
-    pump = Pump(mic.ring, stream)
-    print(f"listening on {mic.device['name']!r} (Ctrl-C to stop)", file=sys.stderr)
     try:
-        mic.start()
-        pump.start()
-        while pump.thread.is_alive():
-            pump.join(0.5)
-    except KeyboardInterrupt:
-        pass
+        keywords = config.section("keywords")  # --keywords replaces its default list, keeping its thresholds
+        listeners = keyword_listeners(rec, args.keywords if args.keywords is not None else keywords,
+                                      stream="microphone", settings=keywords)
+        stream = rec.stream("microphone", config.stream, on_event=show, **listeners)
+        pump = Pump(mic.ring, stream)
+        print(f"listening on {mic.device['name']!r} (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            mic.start()
+            pump.start()
+            while pump.thread.is_alive():
+                pump.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            mic.stop()
+            pump.join(2.0)
+            stream.wait(10.0)
+            if tty:
+                sys.stdout.write("\n")
     finally:
-        mic.stop()
-        pump.join(2.0)
-        stream.wait(10.0)
         rec.close()
-        if tty:
-            sys.stdout.write("\n")
     return 0
 
 
