@@ -238,21 +238,24 @@ def config_from_data(data: dict[str, Any] | None) -> Config:
     return config
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as plain data (sections by name); ConfigError naming the file otherwise."""
+    path = Path(path)
+    try:
+        loaded = load_yaml(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return loaded or {}
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = (),
                 environ: dict[str, str] | None = None) -> Config:
     """YAML file (optional) <- environment SEWSTREAM__A__B=v <- overrides a.b=v."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            loaded = load_yaml(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-        data = loaded or {}
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
     for name, raw in sorted((environ if environ is not None else os.environ).items()):
         if name.startswith(ENV_PREFIX):
             dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")

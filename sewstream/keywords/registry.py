@@ -20,9 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from sewstream.config import ConfigError, build, load_yaml
+from sewstream.config import ConfigError, build, read_config_file
 
 from .classifier import ClassifierListener, ClassifierModel
 from .hooks import HookRunner
@@ -34,16 +33,7 @@ log = logging.getLogger(__name__)
 
 def read_settings(path: str | Path) -> KeywordSettings:
     """The ``keywords:`` section of a YAML config file (missing section: the defaults)."""
-    path = Path(path)
-    try:
-        data = load_yaml(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    section = (data or {}).get("keywords") or {}
+    section = read_config_file(path).get("keywords") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"config key 'keywords': expected a mapping of settings, got {section!r}")
     return build(KeywordSettings, section, "keywords")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from sewstream.stream.decode import Vocabulary
@@ -57,3 +59,9 @@ def simulate(spotter, logits: np.ndarray, *, chunk: int = 100, right: int = 30, 
     if next_emit < total:
         out += [(total, e) for e in spotter(next_emit, logits[next_emit:], True) or ()]
     return out
+
+
+def write_config(path, body: str):
+    """Write a dedented YAML config (tests that reload it write the same path again)."""
+    path.write_text(textwrap.dedent(body))
+    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pytest
 
@@ -14,17 +12,13 @@ from tests.server.conftest import open_native, recv_json, run
 
 from . import fake_acoustics
 from .fake_acoustics import audio_for, spoken
+from .helpers import write_config
 
 
 @pytest.fixture
 def rec(recognizer):
     fake_acoustics.install(recognizer, soft_tail=0)
     return recognizer
-
-
-def write(path, text: str):
-    path.write_text(textwrap.dedent(text))
-    return str(path)
 
 
 async def start_server(rec, registry: KeywordRegistry | None) -> Server:
@@ -51,7 +45,7 @@ async def session_events(server: Server, audio: np.ndarray) -> list[dict]:
 
 
 def test_session_gets_keyword_events_and_admin_reload(rec, tmp_path):
-    cfg = write(tmp_path / "c.yaml", """
+    cfg = write_config(tmp_path / "c.yaml", """
         keywords:
           default:
             - {phrase: "yes"}
@@ -65,14 +59,14 @@ def test_session_gets_keyword_events_and_admin_reload(rec, tmp_path):
             first = [m for m in await session_events(server, audio) if m["type"] == "keyword"]
             ws, hello = await open_native(server)
             assert hello["capabilities"]["admin"] == ["reload_keywords"]
-            write(tmp_path / "c.yaml", """
+            write_config(tmp_path / "c.yaml", """
                 keywords:
                   default:
                     - {phrase: "no", threshold: 7}
             """)
             await ws.send('{"type": "reload_keywords"}')
             bad = await recv_json(ws)
-            write(tmp_path / "c.yaml", """
+            write_config(tmp_path / "c.yaml", """
                 keywords:
                   default:
                     - {phrase: "no", label: negative}

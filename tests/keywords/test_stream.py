@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ from sewstream.stream import StreamSettings
 
 from . import fake_acoustics
 from .fake_acoustics import audio_for, spoken
+from .helpers import write_config
 
 
 @pytest.fixture
@@ -108,11 +107,6 @@ def test_nothing_fires_on_other_words(rec):
     events, _ = run(rec, audio, keyword_listeners(rec, "yes,no"))
     assert keywords(events) == []
     assert any(e.type == "final" for e in events)
-
-
-def write_config(path, body: str):
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 def test_hot_reload_swaps_lists_and_keeps_old_on_error(rec, tmp_path):
