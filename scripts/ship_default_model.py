@@ -25,7 +25,7 @@ import torch
 from sewstream.evaluation import evaluate, table, total
 from sewstream.model import load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
-from sewstream.train.curves import eval_table, read_log
+from sewstream.train.curves import eval_table, read_log, read_revisions
 from sewstream.train.trainer import export
 
 DEST = Path(__file__).resolve().parents[1] / "sewstream" / "assets" / "default-model"
@@ -79,6 +79,11 @@ def main() -> int:
     step_info = json.loads((best / "eval.json").read_text())
     recipe = json.loads((Path(args.run) / "recipe.json").read_text())
     losses, evals = read_log(Path(args.run) / "log.jsonl")
+    revisions = read_revisions(Path(args.run) / "log.jsonl")
+    revised = "".join(f"\nAt step {r['step']} the recipe was revised: `{r['revision']}` {r['old']} -> {r['new']}."
+                      for r in revisions)
+    if revisions:
+        revised += " (The first schedule assumed many more steps than the CPU-only time allowed.)"
     upto = [r for s, r in losses.items() if s <= step_info["step"]]  # the shipped step, not the run's latest
     hours_seen = upto[-1]["hours_seen"] if upto else 0.0
 
@@ -140,6 +145,7 @@ bf16 autocast on CPU, gradient clipping {recipe['grad_clip']}. Progressive depth
 at 0.1x, so each starts close to identity) on this schedule: {recipe['depth_schedule']}, because
 deep post-LN stacks sit on the CTC blank plateau far longer than shallow ones.
 SpecAugment from step {recipe['spec_augment_from_step']}, waveform augmentation ramped in from step {recipe['augment_from_step']}.
+{revised.strip()}
 This model: step {step_info['step']}, {hours_seen:.0f} hours of audio seen, on 2 CPU cores (no GPU).
 
 Training curve (greedy error rates on the trainer's held-out eval sets every 500 steps: 200

@@ -19,9 +19,21 @@ from pathlib import Path
 from sewstream.audio.transcribed import load_transcribed
 from sewstream.train.corpus import CorpusReader
 from sewstream.train.recipe import Recipe
-from sewstream.train.trainer import EvalSet, Trainer
+from sewstream.train.trainer import EvalSet, Trainer, revise_run
 
 REAL_SETS = ("librispeech-dev-clean", "librivox-sense-and-sensibility", "vctk", "misc")
+
+
+def parse_field(ap: argparse.ArgumentParser, item: str) -> tuple[str, object]:
+    key, sep, value = item.partition("=")
+    if key not in Recipe.__dataclass_fields__:
+        ap.error(f"unknown recipe field {key!r}")
+    if not sep:
+        ap.error(f"{item!r}: expected KEY=JSON, e.g. total_steps=13500")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError as e:
+        ap.error(f"{key}: value {value!r} is not JSON ({e.msg})")
 
 
 def main() -> int:
@@ -34,20 +46,24 @@ def main() -> int:
                     help="real recordings evaluated at every eval (never trained on)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="override a recipe field for a NEW run, e.g. --set lr=5e-4")
+    ap.add_argument("--revise", action="append", default=[], metavar="KEY=JSON",
+                    help="change a recipe field of an EXISTING, stopped run from its last checkpoint on (e.g. shorten "
+                         "total_steps to fit the compute left); recorded in recipe.json and log.jsonl")
     args = ap.parse_args()
 
     run = Path(args.run)
     if (run / "recipe.json").exists():
         recipe = Recipe.from_dict(json.loads((run / "recipe.json").read_text()))
         if args.set:
-            print("note: --set is ignored when resuming; the run's recipe.json wins", file=sys.stderr)
+            print("note: --set is ignored when resuming; the run's recipe.json wins (see --revise)", file=sys.stderr)
+        if args.revise:
+            recipe = revise_run(run, [parse_field(ap, item) for item in args.revise], log=print)
     else:
+        if args.revise:
+            ap.error("--revise changes an existing run; use --set for a new one")
         recipe = Recipe()
-        for item in args.set:
-            key, _, value = item.partition("=")
-            if key not in Recipe.__dataclass_fields__:
-                ap.error(f"unknown recipe field {key!r}")
-            setattr(recipe, key, json.loads(value))
+        for key, value in (parse_field(ap, item) for item in args.set):
+            setattr(recipe, key, value)
     if args.corpus:
         recipe.corpus = args.corpus
 

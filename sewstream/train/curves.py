@@ -1,7 +1,8 @@
 """The training log (RUN/log.jsonl) read back: loss and eval records, and the eval table.
 
 The trainer appends a loss line every 25 steps and an eval line every 500; a resumed run
-repeats the steps since its last checkpoint, and the later lines win.
+repeats the steps since its last checkpoint, and the later lines win. Revision lines record
+recipe changes made to a stopped run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ def read_log(path: Path) -> tuple[dict[int, dict], dict[int, dict]]:
         elif "loss" in rec:
             losses[rec["step"]] = rec
     return dict(sorted(losses.items())), dict(sorted(evals.items()))
+
+
+def read_revisions(path: Path) -> list[dict]:
+    """Mid-run recipe changes (``trainer.revise_run``): {revision, old, new, step}, in order."""
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if "revision" in rec:
+            out.append(rec)
+    return out
 
 
 def eval_table(evals: dict[int, dict], losses: dict[int, dict]) -> str:

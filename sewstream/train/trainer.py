@@ -3,7 +3,8 @@
 A run directory holds ``recipe.json`` (every knob), ``last.pt`` (model, optimizer, step,
 RNG state; written atomically every few minutes and at exit), ``log.jsonl`` (one line per
 logged step or evaluation) and ``best/``, the best model so far by held-out synthetic CER,
-exported in Hugging Face layout. Start the same command again and it resumes.
+exported in Hugging Face layout. Start the same command again and it resumes;
+``revise_run`` changes the recipe of a stopped run from its current step on, with a record.
 """
 
 from __future__ import annotations
@@ -94,6 +95,27 @@ def greedy_decode(model: SEWForCTC, audios: list[np.ndarray], tok: CTCTokenizer,
                 texts[i] = tok.decode(ids[r, : frames[r]].tolist())
     out = [texts[i] for i in range(len(audios))]
     return out
+
+
+def revise_run(run_dir: str | Path, changes: list[tuple[str, object]],
+               log: Callable[[str], None] = print) -> Recipe:
+    """Change recipe fields of an existing (stopped) run from its checkpoint's step on, e.g. a
+    shorter ``total_steps`` to fit the compute that is left. Each change is logged to
+    ``log.jsonl`` with the step, so the curves say where the recipe changed."""
+    run_dir = Path(run_dir)
+    recipe = Recipe.from_dict(json.loads((run_dir / "recipe.json").read_text()))
+    checkpoint = run_dir / "last.pt"
+    step = torch.load(checkpoint, map_location="cpu", weights_only=False)["step"] if checkpoint.exists() else 0
+    for key, value in changes:
+        if key not in Recipe.__dataclass_fields__:
+            raise ValueError(f"unknown recipe field {key!r}")
+        old = getattr(recipe, key)
+        setattr(recipe, key, value)
+        log(f"revised {key}: {old!r} -> {value!r} (from step {step})")
+        with open(run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps({"revision": key, "old": old, "new": value, "step": step}) + "\n")
+    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
+    return Recipe.from_dict(recipe.to_dict())
 
 
 class Trainer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sewstream.train.curves import eval_table, read_log
+from sewstream.train.curves import eval_table, read_log, read_revisions
 
 
 def test_later_lines_win_and_a_cut_line_is_skipped(tmp_path):
@@ -19,3 +19,16 @@ def test_later_lines_win_and_a_cut_line_is_skipped(tmp_path):
     table = eval_table(evals, losses).splitlines()
     assert table[0] == "| step | audio seen | synthetic-test WER | synthetic-test CER |"
     assert table[2] == "| 50 | 1 h | 90.0% | 50.0% |"
+
+
+def test_revisions_are_read_back_in_order_and_do_not_disturb_the_curves(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"step": 25, "loss": 3.0, "hours_seen": 0.1},
+        {"revision": "total_steps", "old": 40000, "new": 13500, "step": 30},
+        {"step": 50, "loss": 2.0, "hours_seen": 0.2},
+        {"revision": "lr", "old": 0.001, "new": 0.0005, "step": 50},
+    ]) + "\n")
+    assert [r["revision"] for r in read_revisions(log)] == ["total_steps", "lr"]
+    losses, evals = read_log(log)
+    assert sorted(losses) == [25, 50] and evals == {}

@@ -11,7 +11,8 @@ import torch
 from sewstream.model import load_model
 from sewstream.train.corpus import CorpusReader, SplitWriter
 from sewstream.train.recipe import Recipe
-from sewstream.train.trainer import EvalSet, Trainer, greedy_decode, lr_at, tokenizer
+from sewstream.train.curves import read_log
+from sewstream.train.trainer import EvalSet, Trainer, greedy_decode, lr_at, revise_run, tokenizer
 
 TINY = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
             conv_dim=(16, 16, 32), conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), feat_extract_norm="layer",
@@ -104,3 +105,22 @@ def test_progressive_depth_and_shallow_export(corpus, tmp_path):
     t.model.eval()
     with torch.no_grad():
         assert torch.equal(shallow(audio).logits, t.model(audio).logits)  # same function at depth 2
+
+
+def test_revise_run_changes_the_schedule_from_the_checkpoint_on_and_records_it(corpus, tmp_path):
+    first = trainer(corpus, tmp_path / "run")
+    first.run(max_steps=3)
+    before = lr_at(first.recipe, 4)
+    revised = revise_run(tmp_path / "run", [("total_steps", 8)], log=lambda _: None)
+    assert revised.total_steps == 8 and lr_at(revised, 4) < before
+    on_disk = Recipe.from_dict(json.loads((tmp_path / "run" / "recipe.json").read_text()))
+    assert on_disk.total_steps == 8
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {"revision": "total_steps", "old": 50, "new": 8, "step": 3} in records
+    losses, evals = read_log(tmp_path / "run" / "log.jsonl")  # the curves skip revision lines
+    assert all("loss" in rec for rec in losses.values())
+    resumed = Trainer(on_disk, tmp_path / "run", first.train, first.eval_sets, log=lambda _: None)
+    resumed.run()  # runs to the new end
+    assert resumed.step == 8
+    with pytest.raises(ValueError, match="unknown recipe field 'total_step'"):
+        revise_run(tmp_path / "run", [("total_step", 9)], log=lambda _: None)
