@@ -10,9 +10,16 @@ import torch
 
 from sewstream.model import load_model
 from sewstream.train.corpus import CorpusReader, SplitWriter
-from sewstream.train.recipe import Recipe
 from sewstream.train.curves import read_log
-from sewstream.train.trainer import EvalSet, Trainer, greedy_decode, lr_at, revise_run, tokenizer
+from sewstream.train.recipe import Recipe
+from sewstream.train.trainer import (
+    EvalSet,
+    Trainer,
+    greedy_decode,
+    lr_at,
+    revise_run,
+    tokenizer,
+)
 
 TINY = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
             conv_dim=(16, 16, 32), conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), feat_extract_norm="layer",
