@@ -31,7 +31,9 @@ class SetScore:
 
 
 def evaluate(rec, root: str | Path, *, stream_settings=None, endpoint=None, streaming: bool = False,
-             show_progress: bool = True, on_clip=None) -> list[SetScore]:
+             show_progress: bool = True, on_clip=None, decoder=None) -> list[SetScore]:
+    """Offline (greedy, and with ``decoder``'s LM beam search when given) and optionally
+    streaming transcripts of every clip, scored per set; modes: offline, offline+lm, stream."""
     from sewstream.audio.transcribed import load_transcribed
     from sewstream.stream.transcribe import transcribe_offline, transcribe_streaming
 
@@ -47,6 +49,8 @@ def evaluate(rec, root: str | Path, *, stream_settings=None, endpoint=None, stre
         score.clips += 1
         score.seconds += len(clip.audio) / 16000
         hyps = {"offline": transcribe_offline(rec, clip.audio, endpoint=endpoint).text}
+        if decoder is not None:
+            hyps["offline+lm"] = transcribe_offline(rec, clip.audio, endpoint=endpoint, decoder=decoder).text
         if streaming:
             hyps["stream"] = transcribe_streaming(rec, clip.audio, settings=stream_settings).text
         for mode, hyp in hyps.items():
@@ -110,13 +114,13 @@ def plot(scores: list[SetScore], path: str | Path) -> None:
 
 
 def cmd_eval(args) -> int:
-    from sewstream.runtime import load_recognizer
+    from sewstream.runtime import load_lm_decoder, load_recognizer
 
     config, rec = load_recognizer(args)
     rows = []
     try:
         scores = evaluate(rec, args.directory, stream_settings=config.stream, endpoint=config.stream.endpoint,
-                          streaming=args.stream, show_progress=not args.quiet and sys.stderr.isatty(),
+                          streaming=args.stream, decoder=load_lm_decoder(args, rec), show_progress=not args.quiet and sys.stderr.isatty(),
                           on_clip=(lambda clip, hyps: rows.append({"set": clip.set_name, "clip": clip.stem,
                                                                    "ref": clip.text, **hyps}))
                           if args.json else None)
@@ -132,10 +136,13 @@ def cmd_eval(args) -> int:
 
 
 def register(sub, add_model_args) -> None:
+    from sewstream.runtime import add_lm_args
+
     p = sub.add_parser("eval", help="WER/CER on directories of audio + transcripts.txt")
     p.add_argument("directory", help="a set (has transcripts.txt) or a directory of sets")
     add_model_args(p)
     p.add_argument("--stream", action="store_true", help="also decode through the streaming engine")
+    add_lm_args(p)
     p.add_argument("--plot", metavar="PNG", help="save a bar chart of errors by set (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="write every reference and hypothesis")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -16,6 +16,38 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides model.device)")
 
 
+def add_lm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lm", metavar="ARPA",
+                   help="offline decoding: CTC beam search with this word n-gram LM (ARPA, .gz ok); "
+                        "'auto' = the model directory's lm.arpa.gz (the embedded model ships one)")
+    p.add_argument("--lm-alpha", type=float, default=0.5, help="LM weight (default 0.5)")
+    p.add_argument("--lm-beta", type=float, default=2.0, help="per-word bonus (default 2.0)")
+    p.add_argument("--beam", type=int, default=16, help="beam width (default 16)")
+
+
+def load_lm_decoder(args, rec):
+    """A BeamSearchDecoder for --lm, or None (greedy CTC)."""
+    from pathlib import Path
+
+    from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
+    from sewstream.text.ngram import LanguageModelError, NgramLM
+
+    if not getattr(args, "lm", None):
+        return None
+    path = Path(args.lm)
+    if args.lm == "auto":
+        path = Path(rec.path or ".") / "lm.arpa.gz"
+        if rec.path is None or not path.is_file():
+            raise LanguageModelError(f"--lm auto: the model directory {rec.path} has no lm.arpa.gz; "
+                                    "pass --lm PATH to an ARPA file")
+    if args.beam < 1:
+        raise LanguageModelError(f"--beam must be at least 1, got {args.beam}")
+    v = rec.vocab
+    return BeamSearchDecoder(v.id_to_token, v.blank, NgramLM.load(path),
+                             BeamSettings(alpha=args.lm_alpha, beta=args.lm_beta, beam=args.beam),
+                             delimiter=v.delimiter, skip=v.special)
+
+
 def load_recognizer(args):
     """Config + recognizer from the common arguments (--model/--config/--set/--device)."""
     import torch

@@ -8,6 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from sewstream.cli import main
+from sewstream.text.ngram import build_bigram
 from sewstream.text.metrics import cer, edit_distance, wer
 
 
@@ -28,13 +29,16 @@ def test_eval_command(tiny_ctc_dir, tmp_path, capsys):
             lines.append(f"{set_name}{i} HELLO WORLD")
         (d / "transcripts.txt").write_text("\n".join(lines) + "\n")
     plot = tmp_path / "errors.png"
+    lm = tmp_path / "lm.arpa"
+    lm.write_text(build_bigram(["HELLO WORLD", "HELLO THERE"]))
     assert main(["eval", str(tmp_path / "sets"), "--model", str(tiny_ctc_dir), "--stream", "--quiet",
-                 "--plot", str(plot), "--json", str(tmp_path / "rows.json")]) == 0
+                 "--plot", str(plot), "--json", str(tmp_path / "rows.json"), "--lm", str(lm), "--beam", "4"]) == 0
     out = capsys.readouterr().out
     assert "alpha" in out and "beta" in out and "WER stream" in out and "streaming - offline gap" in out
+    assert "WER offline+lm" in out
     assert plot.stat().st_size > 1000
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert len(rows) == 4 and {"ref", "offline", "stream"} <= set(rows[0])
+    assert len(rows) == 4 and {"ref", "offline", "offline+lm", "stream"} <= set(rows[0])
 
 
 def test_eval_errors(tiny_ctc_dir, tmp_path, capsys):

@@ -24,11 +24,12 @@ class Recognizer:
     """One model on one device, shared by every stream through one ModelWorker thread."""
 
     def __init__(self, model: SEWForCTC, tokenizer: CTCTokenizer, features: FeatureExtractor, *,
-                 max_batch: int = 16, max_wait_ms: float = 5.0, name: str = "model") -> None:
+                 max_batch: int = 16, max_wait_ms: float = 5.0, name: str = "model",
+                 path: str | Path | None = None) -> None:
         if not isinstance(model, SEWForCTC):
             raise TypeError(f"a CTC model is needed for transcription, got {type(model).__name__}")
         self.model, self.tokenizer, self.feature_extractor = model.eval(), tokenizer, features
-        self.name = name
+        self.name, self.path = name, path  # path: the checkpoint directory, when loaded from one
         self.config = model.config
         self.geometry = Geometry.of(model.config)
         self.vocab = Vocabulary.from_tokenizer(tokenizer)
@@ -51,7 +52,7 @@ class Recognizer:
         tokenizer = CTCTokenizer.from_pretrained(directory, frame_seconds=Geometry.of(model.config).seconds(1))
         features = (FeatureExtractor.from_pretrained(directory)
                     if (directory / "preprocessor_config.json").exists() else FeatureExtractor())
-        return cls(model, tokenizer, features, name=directory.name, **kwargs)
+        return cls(model, tokenizer, features, name=directory.name, path=directory, **kwargs)
 
     # ------------------------------------------------------------------ windows
     def prepare_window(self, audio: np.ndarray) -> np.ndarray:

@@ -2,14 +2,15 @@
 
 Offline cuts the audio where the stream's energy endpointer would (trailing silence after
 speech, and a maximum length), then runs one forward pass per utterance: the reference
-that streaming output is measured against.
+that streaming output is measured against. Offline decoding can also use a word language
+model (CTC beam search, ``sewstream.text.beam_search``); the stream decodes greedily.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from .endpoint import EndpointSettings, Endpointer, frame_energy_db
 from .events import Event, Final, Word
 from .recognizer import Recognizer
 from .stream import StreamSettings
+
+if TYPE_CHECKING:
+    from sewstream.text.beam_search import BeamSearchDecoder
 
 
 @dataclass
@@ -72,23 +76,38 @@ def utterance_cuts(audio: np.ndarray, rec: Recognizer, settings: EndpointSetting
 
 
 def transcribe_offline(rec: Recognizer, audio: np.ndarray, *, endpoint: EndpointSettings | None = None,
-                       progress: Callable[[float], None] | None = None) -> Result:
+                       progress: Callable[[float], None] | None = None,
+                       decoder: "BeamSearchDecoder | None" = None) -> Result:
+    """One forward pass per utterance (cut at silences); greedy CTC, or ``decoder``'s beam
+    search with a language model."""
     g = rec.geometry
     started = time.perf_counter()
     segments, start = [], 0
     for cut in utterance_cuts(audio, rec, endpoint or EndpointSettings()):
         lo, hi = g.sample_span(start, cut)
         logits = rec.logits(audio[lo:hi])
-        t = Transcript(rec.vocab, g.seconds(1), first_frame=start)
-        t.append(*frame_posteriors(logits[: cut - start]))
-        text = " ".join(t.text().split())
+        if decoder is not None:
+            words = lm_words(decoder, logits[: cut - start], start, g.seconds(1))
+            text = " ".join(w.word for w in words)
+        else:
+            t = Transcript(rec.vocab, g.seconds(1), first_frame=start)
+            t.append(*frame_posteriors(logits[: cut - start]))
+            text = " ".join(t.text().split())
+            words = t.words() if text else []
         if text:
-            words = t.words()
             segments.append(Segment(words[0].start, words[-1].end, text, words))
         start = cut
         if progress:
             progress(g.seconds(cut))
     return Result(segments, len(audio) / g.sample_rate, time.perf_counter() - started)
+
+
+def lm_words(decoder: "BeamSearchDecoder", logits: np.ndarray, first_frame: int, frame_seconds: float) -> list[Word]:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return [Word(w.word, round((first_frame + w.first_frame) * frame_seconds, 3),
+                 round((first_frame + w.end_frame) * frame_seconds, 3), round(w.confidence, 3))
+            for w in decoder.decode(log_probs)]
 
 
 def transcribe_streaming(rec: Recognizer, audio: np.ndarray, *, settings: StreamSettings | None = None,

@@ -27,6 +27,7 @@ from sewstream.text.metrics import ErrorRate, cer, wer
 
 from .augment import Augmenter, active_power, apply_gain
 from .batches import Batcher, Prefetcher, Utterances
+from .curves import read_log
 from .recipe import Recipe
 from .vocab import VOCAB
 
@@ -206,6 +207,13 @@ class Trainer:
                    layers=active_layers(self.recipe, self.step))
             (self.run_dir / "best" / "eval.json").write_text(json.dumps({"step": self.step, **results}, indent=2))
 
+    def _evaluate_and_export(self) -> None:
+        results = self.evaluate()
+        self._log({"step": self.step, "eval": results, "time": time.time()})
+        self.say(f"eval @ {self.step}: " + "  ".join(
+            f"{k} WER {v['wer']:.3f} CER {v['cer']:.3f}" for k, v in results.items()))
+        self.export_best(results)
+
     def _prefetcher(self) -> Prefetcher:
         r = self.recipe
         batcher = Batcher(self.train, self.tok.encode, seed=r.seed, batch_seconds=r.batch_seconds,
@@ -215,7 +223,7 @@ class Trainer:
     def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> None:
         r = self.recipe
         stop_at = time.time() + 60 * max_minutes if max_minutes else float("inf")
-        last_step = min(max_steps or r.total_steps, r.total_steps)
+        last_step = min(r.total_steps if max_steps is None else max_steps, r.total_steps)
         prefetch = self._prefetcher()
         interrupted = []
         previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
@@ -252,11 +260,7 @@ class Trainer:
                              f"{row['hours_seen']:.2f} h seen  {row['x_realtime']:.0f}x real time")
                     window = {"loss": 0.0, "n": 0, "audio": 0.0, "t": time.time()}
                 if self.step % r.eval_every == 0:
-                    results = self.evaluate()
-                    self._log({"step": self.step, "eval": results, "time": time.time()})
-                    self.say(f"eval @ {self.step}: " + "  ".join(
-                        f"{k} WER {v['wer']:.3f} CER {v['cer']:.3f}" for k, v in results.items()))
-                    self.export_best(results)
+                    self._evaluate_and_export()
                     self.save()
                     last_save = time.time()
                     if self.reload_train is not None:
@@ -269,6 +273,9 @@ class Trainer:
                 if time.time() - last_save > r.checkpoint_every_s:
                     self.save()
                     last_save = time.time()
+            log = self.run_dir / "log.jsonl"
+            if self.step == r.total_steps and (not log.exists() or self.step not in read_log(log)[1]):
+                self._evaluate_and_export()  # the schedule's end: always measured, and a candidate for best/
         finally:
             prefetch.close()
             signal.signal(signal.SIGTERM, previous)

@@ -81,6 +81,21 @@ def test_cli_transcribe_writes_every_format(tiny_ctc_dir, tmp_path, capsys):
     assert capsys.readouterr().out.strip() and streamed
 
 
+def test_cli_transcribe_with_a_language_model(tiny_ctc_dir, tmp_path, capsys):
+    from sewstream.text.ngram import build_bigram
+
+    path = tmp_path / "clip.wav"
+    sf.write(path, bursts([(0.3, 1.5), (2.5, 3.5)], 4.5), 16000)
+    lm = tmp_path / "lm.arpa"
+    lm.write_text(build_bigram(["HELLO WORLD", "A BIG HELLO"]))
+    assert main(["transcribe", str(path), "--model", str(tiny_ctc_dir), "--lm", str(lm), "--beam", "4",
+                 "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    words = [w for seg in result["segments"] for w in seg["words"]]
+    assert result["text"] == " ".join(w["word"] for w in words)
+    assert all(0 <= w["start"] < w["end"] <= result["duration"] and 0 < w["conf"] <= 1 for w in words)
+
+
 @pytest.mark.parametrize("argv,message", [
     (["transcribe", "missing.wav"], "audio file not found: missing.wav"),
     (["transcribe", "{clip}", "--model", "/nonexistent/model"], "no checkpoint directory"),
@@ -88,6 +103,9 @@ def test_cli_transcribe_writes_every_format(tiny_ctc_dir, tmp_path, capsys):
     (["transcribe", "{clip}", "--model", "{model}", "--set", "stream.bogus=1"], "unknown config key 'stream.bogus'"),
     (["transcribe", "{bad}", "--model", "{model}"], "bad.wav"),
     (["info", "/nonexistent"], "no checkpoint directory"),
+    (["transcribe", "{clip}", "--model", "{model}", "--lm", "auto"], "has no lm.arpa.gz"),
+    (["transcribe", "{clip}", "--model", "{model}", "--lm", "{bad}"], "expected an ARPA header"),
+    (["transcribe", "{clip}", "--model", "{model}", "--lm", "x.arpa", "--stream"], "--lm applies to offline"),
 ])
 def test_cli_errors_are_one_line(tiny_ctc_dir, tmp_path, capsys, argv, message):
     clip = tmp_path / "clip.wav"

@@ -118,16 +118,17 @@ def test_revise_run_changes_the_schedule_from_the_checkpoint_on_and_records_it(c
     first = trainer(corpus, tmp_path / "run")
     first.run(max_steps=3)
     before = lr_at(first.recipe, 4)
-    revised = revise_run(tmp_path / "run", [("total_steps", 8)], log=lambda _: None)
-    assert revised.total_steps == 8 and lr_at(revised, 4) < before
+    revised = revise_run(tmp_path / "run", [("total_steps", 7)], log=lambda _: None)
+    assert revised.total_steps == 7 and lr_at(revised, 4) < before
     on_disk = Recipe.from_dict(json.loads((tmp_path / "run" / "recipe.json").read_text()))
-    assert on_disk.total_steps == 8
+    assert on_disk.total_steps == 7
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert {"revision": "total_steps", "old": 50, "new": 8, "step": 3} in records
+    assert {"revision": "total_steps", "old": 50, "new": 7, "step": 3} in records
     losses, evals = read_log(tmp_path / "run" / "log.jsonl")  # the curves skip revision lines
     assert all("loss" in rec for rec in losses.values())
     resumed = Trainer(on_disk, tmp_path / "run", first.train, first.eval_sets, log=lambda _: None)
-    resumed.run()  # runs to the new end
-    assert resumed.step == 8
+    resumed.run()  # runs to the new end, and measures it although 7 is off the eval grid (every 4)
+    assert resumed.step == 7
+    assert sorted(read_log(tmp_path / "run" / "log.jsonl")[1]) == [4, 7]
     with pytest.raises(ValueError, match="unknown recipe field 'total_step'"):
         revise_run(tmp_path / "run", [("total_step", 9)], log=lambda _: None)

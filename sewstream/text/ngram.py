@@ -1,0 +1,149 @@
+"""A word n-gram language model in ARPA format: read any order, build a bigram from text.
+
+ARPA is the common interchange format (SRILM, KenLM, pyctcdecode read it), so a user can
+bring their own LM; ``build_bigram`` makes the one shipped with the default model from
+its training text. Scores are natural-log probabilities with standard back-off:
+``log P(w | h) = log p(h w)`` if the n-gram is listed, else ``bow(h) + log P(w | h[1:])``.
+Words outside the unigram list score ``unk`` (the file's ``<unk>`` entry, or a floor).
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import math
+from pathlib import Path
+from typing import Iterable
+
+LN10 = math.log(10.0)
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+
+
+class LanguageModelError(ValueError):
+    """An LM file that cannot be used; the message names the file and line."""
+
+
+class NgramLM:
+    """Back-off n-gram model; ``log_prob(history, word)`` in natural log."""
+
+    def __init__(self, probs: dict[tuple[str, ...], float], backoffs: dict[tuple[str, ...], float],
+                 order: int, unk: float | None = None) -> None:
+        self.probs, self.backoffs, self.order = probs, backoffs, order
+        self.words = frozenset(k[0] for k in probs if len(k) == 1) - {BOS, EOS, UNK}
+        self.unk = unk if unk is not None else probs.get((UNK,), math.log(1e-7))
+        # every prefix of a known word: lets a beam search penalise an impossible spelling early
+        self.prefixes = frozenset(w[:i] for w in self.words for i in range(1, len(w) + 1))
+        self._cache: dict[tuple[tuple[str, ...], str], float] = {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NgramLM":
+        path = Path(path)
+        if not path.is_file():
+            raise LanguageModelError(f"language model {path}: no such file")
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", encoding="utf-8") as f:
+                return cls.parse(f, str(path))
+        except (OSError, UnicodeDecodeError, EOFError) as e:  # not gzip, not text, cut short
+            raise LanguageModelError(f"language model {path}: cannot read it as ARPA text ({e})") from None
+
+    @classmethod
+    def parse(cls, lines: Iterable[str], name: str = "<arpa>") -> "NgramLM":
+        probs: dict[tuple[str, ...], float] = {}
+        backoffs: dict[tuple[str, ...], float] = {}
+        section, order = None, 0
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if not line or line.startswith("ngram ") or line == "\\data\\":
+                continue
+            if line == "\\end\\":
+                break
+            if line.startswith("\\") and line.endswith("-grams:"):
+                section = int(line[1:line.index("-")])
+                order = max(order, section)
+                continue
+            if section is None:
+                raise LanguageModelError(f"{name}:{number}: expected an ARPA header (\\data\\, \\1-grams:), got {line[:40]!r}")
+            parts = line.split()
+            if len(parts) not in (section + 1, section + 2):
+                raise LanguageModelError(f"{name}:{number}: a {section}-gram line needs {section + 1} or {section + 2} "
+                                 f"fields, got {len(parts)}")
+            try:
+                key = tuple(parts[1:section + 1])
+                probs[key] = float(parts[0]) * LN10
+                if len(parts) == section + 2:
+                    backoffs[key] = float(parts[-1]) * LN10
+            except ValueError:
+                raise LanguageModelError(f"{name}:{number}: not a number in {line[:60]!r}") from None
+        if not any(len(k) == 1 for k in probs):
+            raise LanguageModelError(f"{name}: no unigrams: not an ARPA language model")
+        return cls(probs, backoffs, order)
+
+    def log_prob(self, history: tuple[str, ...], word: str) -> float:
+        """ln P(word | history); only the last ``order - 1`` history words matter."""
+        history = history[len(history) - self.order + 1:] if self.order > 1 else ()
+        key = (history, word)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if word not in self.words and word != EOS:
+            score = self.unk
+        else:
+            score, h = 0.0, history
+            while True:
+                p = self.probs.get(h + (word,))
+                if p is not None:
+                    score += p
+                    break
+                if not h:
+                    score = self.unk
+                    break
+                score += self.backoffs.get(h, 0.0)
+                h = h[1:]
+        if len(self._cache) > 1_000_000:  # bounded: a long-running daemon must not grow forever
+            self._cache.clear()
+        self._cache[key] = score
+        return score
+
+
+def build_bigram(sentences: Iterable[str], discount: float = 0.75, min_count: int = 1) -> str:
+    """An interpolated absolute-discounting bigram (Kneser-Ney continuation unigrams) as ARPA text.
+
+    Interpolation is written in back-off form: a listed bigram carries its interpolated
+    probability, and ``bow(h) = discount * distinct_followers(h) / count(h)`` times the
+    continuation unigram covers the rest. Bigrams seen fewer than ``min_count`` times are
+    left out (their mass stays in the back-off), which keeps the file small.
+    """
+    bigrams: collections.Counter[tuple[str, str]] = collections.Counter()
+    for sentence in sentences:
+        words = [BOS, *sentence.split(), EOS]
+        bigrams.update(zip(words, words[1:]))
+    history_count: collections.Counter[str] = collections.Counter()
+    followers: collections.Counter[str] = collections.Counter()
+    continuation: collections.Counter[str] = collections.Counter()
+    for (a, b), n in bigrams.items():
+        history_count[a] += n
+        followers[a] += 1
+        continuation[b] += 1
+    types = len(bigrams)
+    # reserve a little unigram mass for unknown words, as a standard <unk> entry
+    unk_mass = 0.5 / types
+    uni = {w: (1 - unk_mass) * c / types for w, c in continuation.items()}
+    vocab = sorted(set(uni) | {BOS})
+
+    def log10(p: float) -> str:
+        return f"{math.log10(p):.5f}"
+
+    lines_1 = [f"{log10(unk_mass)}\t{UNK}"]
+    for w in vocab:
+        p = "-99" if w == BOS else log10(uni[w])
+        bow = f"\t{log10(discount * followers[w] / history_count[w])}" if history_count[w] else ""
+        lines_1.append(f"{p}\t{w}{bow}")
+    lines_2 = []
+    for (a, b), n in sorted(bigrams.items()):
+        if n < min_count:
+            continue
+        p = (n - discount) / history_count[a] + discount * followers[a] / history_count[a] * uni[b]
+        lines_2.append(f"{log10(p)}\t{a} {b}")
+    header = ["\\data\\", f"ngram 1={len(lines_1)}", f"ngram 2={len(lines_2)}", "", "\\1-grams:"]
+    return "\n".join(header + lines_1 + ["", "\\2-grams:"] + lines_2 + ["", "\\end\\", ""])

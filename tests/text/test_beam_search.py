@@ -1,0 +1,88 @@
+"""CTC prefix beam search with a word LM, on hand-built posteriors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sewstream.stream.decode import Transcript, Vocabulary, frame_posteriors
+from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
+from sewstream.text.ngram import NgramLM, build_bigram
+
+TOKENS = ["<pad>", "|", "A", "E", "H", "L", "O", "W", "R", "D"]
+ID = {t: i for i, t in enumerate(TOKENS)}
+VOCAB = Vocabulary(dict(enumerate(TOKENS)), blank=0)
+LM = NgramLM.parse(build_bigram(["HELLO WORLD", "HELLO", "WORLD HELLO", "HOLD", "HELD"]).splitlines())
+
+
+def posteriors(frames: list[dict[str, float]]) -> np.ndarray:
+    """Each frame: token -> probability; the rest spread evenly over the other tokens."""
+    out = np.zeros((len(frames), len(TOKENS)))
+    for t, frame in enumerate(frames):
+        rest = (1 - sum(frame.values())) / (len(TOKENS) - len(frame))
+        out[t] = [frame.get(tok, rest) for tok in TOKENS]
+    return np.log(out)
+
+
+def spell(text: str, p: float = 0.9) -> list[dict[str, float]]:
+    """One frame per letter, a blank between letters (so doubled letters survive)."""
+    frames = []
+    for ch in text:
+        frames += [{"|" if ch == " " else ch: p}, {"<pad>": p}]
+    return frames
+
+
+def decoder(alpha: float, beta: float = 0.0, beam: int = 16) -> BeamSearchDecoder:
+    return BeamSearchDecoder(VOCAB.id_to_token, VOCAB.blank, LM, BeamSettings(alpha=alpha, beta=beta, beam=beam))
+
+
+def text(words) -> str:
+    return " ".join(w.word for w in words)
+
+
+def greedy(log_probs: np.ndarray) -> str:
+    t = Transcript(VOCAB, 0.02)
+    t.append(*frame_posteriors(log_probs))
+    return " ".join(t.text().split())
+
+
+def test_without_an_lm_weight_it_agrees_with_greedy_on_confident_frames():
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # random token runs (blanks, delimiters, repeats), each frame 90% sure
+        best = rng.choice(len(TOKENS), size=60, p=[0.4, 0.1] + [0.5 / 8] * 8)
+        probs = rng.dirichlet(np.ones(len(TOKENS)), size=60) * 0.1
+        probs[np.arange(60), best] += 0.9
+        log_probs = np.log(probs)
+        assert text(decoder(alpha=0.0).decode(log_probs)) == greedy(log_probs)
+
+
+def test_repeats_collapse_unless_a_blank_separates_them():
+    lp = posteriors([{"L": 0.9}, {"L": 0.9}, {"O": 0.9}])
+    assert text(decoder(alpha=0.0).decode(lp)) == "LO"
+    lp = posteriors([{"L": 0.9}, {"<pad>": 0.9}, {"L": 0.9}, {"O": 0.9}])
+    assert text(decoder(alpha=0.0).decode(lp)) == "LLO"
+
+
+def test_the_lm_turns_an_ambiguous_spelling_into_a_known_word():
+    frames = spell("HALLO WORLD")
+    frames[2] = {"A": 0.5, "E": 0.4}  # the acoustics lean (wrongly) towards A
+    lp = posteriors(frames)
+    assert greedy(lp) == "HALLO WORLD"
+    assert text(decoder(alpha=0.0).decode(lp)) == "HALLO WORLD"
+    assert text(decoder(alpha=1.0, beta=1.0).decode(lp)) == "HELLO WORLD"
+    confident = posteriors(spell("HALLO WORLD", p=0.99))  # clear acoustics win over the LM
+    assert text(decoder(alpha=0.3, beta=1.0).decode(confident)) == "HALLO WORLD"
+
+
+def test_words_carry_the_frames_their_letters_were_emitted_at():
+    lp = posteriors([{"<pad>": 0.9}] * 3 + spell("HELD WORLD") + [{"<pad>": 0.9}] * 2)
+    words = decoder(alpha=0.5, beta=1.0).decode(lp)
+    assert [w.word for w in words] == ["HELD", "WORLD"]
+    assert (words[0].first_frame, words[0].end_frame) == (3, 3 + 2 * 3 + 1)
+    assert (words[1].first_frame, words[1].end_frame) == (3 + 2 * 5, 3 + 2 * 9 + 1)
+    assert all(w.confidence == pytest.approx(0.9, abs=1e-6) for w in words)
+
+
+def test_silence_gives_no_words():
+    assert decoder(alpha=0.5, beta=2.0).decode(posteriors([{"<pad>": 0.95}] * 20)) == []
+    assert decoder(alpha=0.5, beta=2.0).decode(np.zeros((0, len(TOKENS)))) == []
