@@ -23,7 +23,8 @@ from sewstream.train.corpus import CorpusReader
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="/work/data/corpus")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "sewstream/assets/default-model/lm.arpa.gz"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1]
+                                         / "sewstream/assets/default-model/lm.arpa.gz"))
     ap.add_argument("--min-count", type=int, default=2, help="leave out bigrams seen fewer times (file size)")
     ap.add_argument("--discount", type=float, default=0.75)
     args = ap.parse_args()

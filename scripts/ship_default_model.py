@@ -39,8 +39,9 @@ LIMIT_MB = 30
 
 def scores_md(scores, pocketsphinx: dict | None = None) -> str:
     rows = ["| set | clips | audio | WER offline | CER offline | WER streaming | CER streaming "
-            "| WER offline+LM | CER offline+LM |" + (" pocketsphinx WER |" if pocketsphinx else ""),
-            "|---|---|---|---|---|---|---|---|---|" + ("---|" if pocketsphinx else "")]
+            "| WER offline+LM | CER offline+LM | WER streaming+LM | CER streaming+LM |"
+            + (" pocketsphinx WER |" if pocketsphinx else ""),
+            "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if pocketsphinx else "")]
     for s in [*scores, total(scores)]:
         ps = ""
         if pocketsphinx:
@@ -56,7 +57,8 @@ def scores_md(scores, pocketsphinx: dict | None = None) -> str:
         rows.append(f"| {s.name} | {s.clips} | {s.seconds:.0f} s | {100 * s.wer['offline'].rate:.1f}% | "
                     f"{100 * s.cer['offline'].rate:.1f}% | {100 * s.wer['stream'].rate:.1f}% | "
                     f"{100 * s.cer['stream'].rate:.1f}% | {100 * s.wer['offline+lm'].rate:.1f}% | "
-                    f"{100 * s.cer['offline+lm'].rate:.1f}% |" + ps)
+                    f"{100 * s.cer['offline+lm'].rate:.1f}% | {100 * s.wer['stream+lm'].rate:.1f}% | "
+                    f"{100 * s.cer['stream+lm'].rate:.1f}% |" + ps)
     return "\n".join(rows)
 
 
@@ -117,13 +119,11 @@ def main() -> int:
     rec = Recognizer.from_pretrained(staging, device="cpu")
     settings = StreamSettings()
     beam = BeamSettings()
-    decoder = BeamSearchDecoder(rec.vocab.id_to_token, rec.vocab.blank, lm, beam,
-                                delimiter=rec.vocab.delimiter, skip=rec.vocab.special)
+    rec.use_lm(BeamSearchDecoder(rec.vocab.id_to_token, rec.vocab.blank, lm, beam,
+                                 delimiter=rec.vocab.delimiter, skip=rec.vocab.special))
     started = time.time()
-    synthetic = evaluate(rec, args.synthetic, stream_settings=settings, streaming=True, show_progress=False,
-                         decoder=decoder)
-    real_all = evaluate(rec, args.real, stream_settings=settings, streaming=True, show_progress=False,
-                        decoder=decoder)
+    synthetic = evaluate(rec, args.synthetic, stream_settings=settings, streaming=True, show_progress=False)
+    real_all = evaluate(rec, args.real, stream_settings=settings, streaming=True, show_progress=False)
     rec.close()
     real = [s for s in real_all if not s.name.startswith("speech-commands")]
     keywords = [s for s in real_all if s.name.startswith("speech-commands")]
@@ -180,11 +180,11 @@ draws it with the loss):
 
 ## Measured accuracy
 Offline = one forward pass per utterance, greedy CTC; streaming = the engine's defaults
-(2 s chunks, 1.6 s left / 0.6 s right context), greedy CTC; offline+LM = CTC prefix beam
-search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({len(lm.words)} words from
+(2 s chunks, 1.6 s left / 0.6 s right context), greedy CTC; +LM = finals decoded by CTC prefix
+beam search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({len(lm.words)} words from
 {len(sentences)} distinct training sentences, bigrams seen at least twice), alpha {beam.alpha},
 beta {beam.beta} (chosen on the held-out synthetic set; the real sets played no part):
-`sewstream transcribe --lm auto FILE`.
+`--lm auto` on any command (`transcribe`, `listen`, `serve`, `eval`), or `decoding.lm: auto`.
 
 Held-out synthetic voices and sentences:
 
@@ -203,9 +203,9 @@ One-second keyword clips (speech-commands; the transcript is the single word):
 - Trained on synthetic voices only: real recordings come out worse than synthetic speech
   (tables above); expect many errors on real microphones, accents and noise. For real use
   pass a stronger checkpoint with `--model DIR` (any HF SEW / SEW-D CTC checkpoint).
-- Greedy decoding (streaming, and offline by default) spells phonetically where the
-  acoustics are ambiguous; the LM (offline, `--lm auto`) turns more of it into words, but
-  only words from the training text (others pay an unknown-word penalty).
+- Greedy decoding (the default, and always for partials) spells phonetically where the
+  acoustics are ambiguous; the LM (`--lm auto`) turns more of it into words, but only words
+  from the training text (others pay an unknown-word penalty).
 - English only, 16 kHz; the character set has no digits (numbers come out as words).
 
 Reproduce: `python scripts/ship_default_model.py` (evaluation took {time.time() - started:.0f} s).

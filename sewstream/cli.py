@@ -16,7 +16,7 @@ from typing import Callable
 
 from sewstream import __version__
 from sewstream.runtime import add_model_args as _add_model_args
-from sewstream.runtime import add_lm_args, load_lm_decoder, load_recognizer
+from sewstream.runtime import load_recognizer
 
 # Errors users cause (bad paths, bad config, no microphone): one line, no traceback.
 EXIT_USAGE = 2
@@ -80,18 +80,14 @@ def _progress(total: float, label: str, enabled: bool) -> tuple[Callable[[float]
 def cmd_transcribe(args) -> int:
     from sewstream.audio.file_source import read_audio_file
     from sewstream.formats import render
-    from sewstream.text.ngram import LanguageModelError
     from sewstream.stream.transcribe import transcribe_offline, transcribe_streaming
 
     for name in args.files:  # fail before loading the model if a file is missing
         if not Path(name).is_file():
             raise FileNotFoundError(f"audio file not found: {name}")
-    if args.lm and (args.stream or args.realtime):
-        raise LanguageModelError("--lm applies to offline decoding; the streaming engine decodes greedily "
-                         "(drop --stream/--realtime, or drop --lm)")
     config, rec = load_recognizer(args)
     try:
-        decoder = load_lm_decoder(args, rec)
+        decoder = rec.rescorer.decoder if rec.rescorer else None  # --lm: offline output uses it too
         for name in args.files:
             audio, duration = read_audio_file(name)
             update, done = _progress(duration, Path(name).name, not args.quiet and sys.stderr.isatty())
@@ -172,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--stream", action="store_true", help="use the streaming engine instead of offline decoding")
     p.add_argument("--realtime", action="store_true", help="with --stream: pace the audio like a live source")
-    add_lm_args(p)
     p.add_argument("--format", choices=("txt", "json", "srt", "vtt"), default="txt")
     p.add_argument("--output", metavar="DIR", help="write FILE.<format> into DIR instead of stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

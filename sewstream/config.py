@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from sewstream.stream.endpoint import EndpointSettings
+from sewstream.stream.rescore import DecodingSettings
 from sewstream.stream.stream import StreamSettings
 
 ENV_PREFIX = "SEWSTREAM__"
@@ -67,6 +68,7 @@ class ModelSettings:
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
+    decoding: DecodingSettings = field(default_factory=DecodingSettings)
     extra_sections: dict[str, Any] = field(default_factory=dict)  # sections other parts register
 
     def section(self, name: str) -> Any:
@@ -200,6 +202,12 @@ def _positive_checks(config: Config) -> None:
         raise ConfigError(f"config key 'model.max_wait_ms': {m.max_wait_ms!r} must be >= 0")
     if m.threads is not None and m.threads < 1:
         raise ConfigError(f"config key 'model.threads': {m.threads!r} must be >= 1")
+    d = config.decoding
+    for key in ("beam", "max_pending"):
+        if getattr(d, key) < 1:
+            raise ConfigError(f"config key 'decoding.{key}': {getattr(d, key)!r} must be >= 1")
+    if d.alpha < 0:
+        raise ConfigError(f"config key 'decoding.alpha': {d.alpha!r} must be >= 0")
 
 
 # ---------------------------------------------------------------------- loading
@@ -226,12 +234,13 @@ def _parse_override(item: str) -> tuple[str, Any]:
 
 def config_from_data(data: dict[str, Any] | None) -> Config:
     data = dict(data or {})
-    known = {"model": ModelSettings, "stream": StreamSettings, **SECTIONS}
+    known = {"model": ModelSettings, "stream": StreamSettings, "decoding": DecodingSettings, **SECTIONS}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(f"unknown config section {unknown[0]!r} (known: {', '.join(sorted(known))})")
     config = Config(model=build(ModelSettings, data.get("model") or {}, "model"),
-                    stream=_convert(data.get("stream") or {}, StreamSettings, "stream"))
+                    stream=_convert(data.get("stream") or {}, StreamSettings, "stream"),
+                    decoding=build(DecodingSettings, data.get("decoding") or {}, "decoding"))
     for name, cls in SECTIONS.items():
         config.extra_sections[name] = _convert(data.get(name) or {}, cls, name)
     _positive_checks(config)
@@ -266,11 +275,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (),
 
 
 def config_to_data(config: Config) -> dict[str, Any]:
-    out = {"model": dataclasses.asdict(config.model), "stream": dataclasses.asdict(config.stream)}
+    out = {"model": dataclasses.asdict(config.model), "stream": dataclasses.asdict(config.stream),
+           "decoding": dataclasses.asdict(config.decoding)}
     for name, value in config.extra_sections.items():
         out[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     return out
 
 
-__all__ = ["Config", "ConfigError", "ModelSettings", "StreamSettings", "EndpointSettings", "load_config",
-           "config_from_data", "config_to_data", "register_section", "build"]
+__all__ = ["Config", "ConfigError", "DecodingSettings", "ModelSettings", "StreamSettings", "EndpointSettings",
+           "load_config", "config_from_data", "config_to_data", "register_section", "build"]

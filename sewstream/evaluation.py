@@ -31,9 +31,10 @@ class SetScore:
 
 
 def evaluate(rec, root: str | Path, *, stream_settings=None, endpoint=None, streaming: bool = False,
-             show_progress: bool = True, on_clip=None, decoder=None) -> list[SetScore]:
-    """Offline (greedy, and with ``decoder``'s LM beam search when given) and optionally
-    streaming transcripts of every clip, scored per set; modes: offline, offline+lm, stream."""
+             show_progress: bool = True, on_clip=None) -> list[SetScore]:
+    """Transcripts of every clip, scored per set. Modes: offline (greedy), stream (greedy, with
+    ``streaming``), and when the recognizer decodes finals with an LM (``rec.use_lm``) the same
+    with the LM: offline+lm, stream+lm."""
     from sewstream.audio.transcribed import load_transcribed
     from sewstream.stream.transcribe import transcribe_offline, transcribe_streaming
 
@@ -49,10 +50,13 @@ def evaluate(rec, root: str | Path, *, stream_settings=None, endpoint=None, stre
         score.clips += 1
         score.seconds += len(clip.audio) / 16000
         hyps = {"offline": transcribe_offline(rec, clip.audio, endpoint=endpoint).text}
-        if decoder is not None:
-            hyps["offline+lm"] = transcribe_offline(rec, clip.audio, endpoint=endpoint, decoder=decoder).text
         if streaming:
-            hyps["stream"] = transcribe_streaming(rec, clip.audio, settings=stream_settings).text
+            hyps["stream"] = transcribe_streaming(rec, clip.audio, settings=stream_settings, rescorer=None).text
+        if rec.rescorer is not None:
+            hyps["offline+lm"] = transcribe_offline(rec, clip.audio, endpoint=endpoint,
+                                                    decoder=rec.rescorer.decoder).text
+            if streaming:
+                hyps["stream+lm"] = transcribe_streaming(rec, clip.audio, settings=stream_settings).text
         for mode, hyp in hyps.items():
             score.add(mode, clip.text, hyp)
         if on_clip:
@@ -82,10 +86,11 @@ def table(scores: list[SetScore]) -> str:
     for s in [*scores, total(scores)]:
         lines.append(f"{s.name:<32} {s.clips:>5} {s.seconds:>8.1f}" + "".join(
             f" {100 * s.wer[m].rate:>14.1f}% {100 * s.cer[m].rate:>14.1f}%" for m in modes))
-    if "stream" in modes:
-        t = total(scores)
-        lines.append(f"streaming - offline gap: WER {100 * (t.wer['stream'].rate - t.wer['offline'].rate):+.1f} points, "
-                     f"CER {100 * (t.cer['stream'].rate - t.cer['offline'].rate):+.1f} points")
+    t = total(scores)
+    for stream, offline, label in (("stream", "offline", ""), ("stream+lm", "offline+lm", " (with the LM)")):
+        if stream in modes and offline in modes:
+            lines.append(f"streaming - offline gap{label}: WER {100 * (t.wer[stream].rate - t.wer[offline].rate):+.1f}"
+                         f" points, CER {100 * (t.cer[stream].rate - t.cer[offline].rate):+.1f} points")
     return "\n".join(lines)
 
 
@@ -114,13 +119,13 @@ def plot(scores: list[SetScore], path: str | Path) -> None:
 
 
 def cmd_eval(args) -> int:
-    from sewstream.runtime import load_lm_decoder, load_recognizer
+    from sewstream.runtime import load_recognizer
 
     config, rec = load_recognizer(args)
     rows = []
     try:
         scores = evaluate(rec, args.directory, stream_settings=config.stream, endpoint=config.stream.endpoint,
-                          streaming=args.stream, decoder=load_lm_decoder(args, rec), show_progress=not args.quiet and sys.stderr.isatty(),
+                          streaming=args.stream, show_progress=not args.quiet and sys.stderr.isatty(),
                           on_clip=(lambda clip, hyps: rows.append({"set": clip.set_name, "clip": clip.stem,
                                                                    "ref": clip.text, **hyps}))
                           if args.json else None)
@@ -136,13 +141,10 @@ def cmd_eval(args) -> int:
 
 
 def register(sub, add_model_args) -> None:
-    from sewstream.runtime import add_lm_args
-
     p = sub.add_parser("eval", help="WER/CER on directories of audio + transcripts.txt")
     p.add_argument("directory", help="a set (has transcripts.txt) or a directory of sets")
     add_model_args(p)
     p.add_argument("--stream", action="store_true", help="also decode through the streaming engine")
-    add_lm_args(p)
     p.add_argument("--plot", metavar="PNG", help="save a bar chart of errors by set (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="write every reference and hypothesis")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

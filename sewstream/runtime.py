@@ -1,5 +1,5 @@
-"""What every model-using command shares: the --model/--config/--set/--device arguments,
-and the config + recognizer they describe. Subcommands in other packages (serve,
+"""What every model-using command shares: the --model/--config/--set/--device/--lm
+arguments, and the config + recognizer they describe (LM finals when configured). Subcommands in other packages (serve,
 eval-keywords, eval) use this module, so they never import the CLI that registers them.
 """
 
@@ -14,37 +14,43 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set stream.chunk_s=1.5 (repeatable)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides model.device)")
+    add_lm_args(p)
 
 
 def add_lm_args(p: argparse.ArgumentParser) -> None:
+    """--lm and its knobs: shorthands for the config's ``decoding`` section."""
     p.add_argument("--lm", metavar="ARPA",
-                   help="offline decoding: CTC beam search with this word n-gram LM (ARPA, .gz ok); "
-                        "'auto' = the model directory's lm.arpa.gz (the embedded model ships one)")
-    p.add_argument("--lm-alpha", type=float, default=0.5, help="LM weight (default 0.5)")
-    p.add_argument("--lm-beta", type=float, default=2.0, help="per-word bonus (default 2.0)")
-    p.add_argument("--beam", type=int, default=16, help="beam width (default 16)")
+                   help="decode finals (and offline output) with this word n-gram LM (ARPA, .gz ok); "
+                        "'auto' = the model directory's lm.arpa.gz (the embedded model ships one); "
+                        "same as --set decoding.lm=...")
+    p.add_argument("--lm-alpha", type=float, help="LM weight (decoding.alpha, default 0.5)")
+    p.add_argument("--lm-beta", type=float, help="per-word bonus (decoding.beta, default 2.0)")
+    p.add_argument("--beam", type=int, help="beam width (decoding.beam, default 16)")
 
 
-def load_lm_decoder(args, rec):
-    """A BeamSearchDecoder for --lm, or None (greedy CTC)."""
+def _lm_overrides(args) -> list[str]:
+    pairs = (("lm", "lm"), ("lm_alpha", "alpha"), ("lm_beta", "beta"), ("beam", "beam"))
+    return [f"decoding.{key}={getattr(args, name)}" for name, key in pairs if getattr(args, name, None) is not None]
+
+
+def lm_decoder(decoding, rec):
+    """The BeamSearchDecoder the ``decoding`` settings ask for, or None (greedy CTC)."""
     from pathlib import Path
 
     from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
     from sewstream.text.ngram import LanguageModelError, NgramLM
 
-    if not getattr(args, "lm", None):
+    if not decoding.lm:
         return None
-    path = Path(args.lm)
-    if args.lm == "auto":
+    path = Path(decoding.lm)
+    if decoding.lm == "auto":
         path = Path(rec.path or ".") / "lm.arpa.gz"
         if rec.path is None or not path.is_file():
-            raise LanguageModelError(f"--lm auto: the model directory {rec.path} has no lm.arpa.gz; "
-                                    "pass --lm PATH to an ARPA file")
-    if args.beam < 1:
-        raise LanguageModelError(f"--beam must be at least 1, got {args.beam}")
+            raise LanguageModelError(f"decoding.lm auto: the model directory {rec.path} has no lm.arpa.gz; "
+                                     "pass --lm PATH to an ARPA file")
     v = rec.vocab
     return BeamSearchDecoder(v.id_to_token, v.blank, NgramLM.load(path),
-                             BeamSettings(alpha=args.lm_alpha, beta=args.lm_beta, beam=args.beam),
+                             BeamSettings(alpha=decoding.alpha, beta=decoding.beta, beam=decoding.beam),
                              delimiter=v.delimiter, skip=v.special)
 
 
@@ -56,7 +62,7 @@ def load_recognizer(args):
     from sewstream.defaults import resolve_model
     from sewstream.stream.recognizer import Recognizer
 
-    overrides = list(args.set)
+    overrides = list(args.set) + _lm_overrides(args)
     if args.model:
         overrides.append(f"model.path={args.model}")
     if args.device:
@@ -67,4 +73,11 @@ def load_recognizer(args):
         torch.set_num_threads(m.threads)
     rec = Recognizer.from_pretrained(resolve_model(m.path), device=m.device, dtype=m.dtype,
                                      max_batch=m.max_batch, max_wait_ms=m.max_wait_ms)
+    try:
+        decoder = lm_decoder(config.decoding, rec)
+    except BaseException:
+        rec.close()
+        raise
+    if decoder is not None:
+        rec.use_lm(decoder, config.decoding.max_pending)
     return config, rec

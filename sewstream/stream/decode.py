@@ -69,14 +69,25 @@ class Transcript:
     ids: list[np.ndarray] = field(default_factory=list)
     probs: list[np.ndarray] = field(default_factory=list)
     num_frames: int = 0
+    # every token's log-probability per frame, kept only when finals are re-decoded with an LM
+    log_probs: list[np.ndarray] | None = None
 
     _text: str | None = None
 
-    def append(self, ids: np.ndarray, probs: np.ndarray) -> None:
+    def append(self, ids: np.ndarray, probs: np.ndarray, log_probs: np.ndarray | None = None) -> None:
         self.ids.append(ids)
         self.probs.append(probs)
+        if self.log_probs is not None:
+            if log_probs is None or len(log_probs) != len(ids):
+                raise ValueError("this transcript keeps log-probs: append them with every frame")
+            self.log_probs.append(log_probs)
         self.num_frames += len(ids)
         self._text = None
+
+    def all_log_probs(self) -> np.ndarray:
+        if self.log_probs is None:
+            raise ValueError("this transcript does not keep log-probs")
+        return np.concatenate(self.log_probs) if self.log_probs else np.zeros((0, len(self.vocab.id_to_token)))
 
     def invalidate(self) -> None:
         self._text = None

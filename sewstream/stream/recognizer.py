@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -15,9 +15,13 @@ from sewstream.text import CTCTokenizer, FeatureExtractor
 from .decode import Vocabulary
 from .events import Event
 from .plan import Geometry
+from .rescore import FinalRescorer
 from .runners import ctc_runners, pick_device
 from .stream import Stream, StreamSettings
 from .worker import ModelWorker
+
+if TYPE_CHECKING:
+    from sewstream.text.beam_search import BeamSearchDecoder
 
 
 class Recognizer:
@@ -30,6 +34,7 @@ class Recognizer:
             raise TypeError(f"a CTC model is needed for transcription, got {type(model).__name__}")
         self.model, self.tokenizer, self.feature_extractor = model.eval(), tokenizer, features
         self.name, self.path = name, path  # path: the checkpoint directory, when loaded from one
+        self.rescorer: FinalRescorer | None = None  # see use_lm()
         self.config = model.config
         self.geometry = Geometry.of(model.config)
         self.vocab = Vocabulary.from_tokenizer(tokenizer)
@@ -67,7 +72,14 @@ class Recognizer:
         with self._names:
             self._count += 1
             name = name or f"stream-{self._count}"
+        kwargs.setdefault("rescorer", self.rescorer)
         return Stream(name, self, settings, on_event, **kwargs)
+
+    def use_lm(self, decoder: "BeamSearchDecoder", max_pending: int = 32) -> None:
+        """Re-decode every stream's finals with ``decoder`` (a word LM), on one rescorer thread."""
+        if self.rescorer is not None:
+            self.rescorer.close()
+        self.rescorer = FinalRescorer(decoder, self.geometry.seconds(1), max_pending)
 
     def logits(self, audio: np.ndarray) -> np.ndarray:
         """Full-context logits of one utterance (one forward pass), (frames, vocab)."""
@@ -77,6 +89,8 @@ class Recognizer:
 
     def close(self) -> None:
         self.worker.close()
+        if self.rescorer is not None:
+            self.rescorer.close()
 
 
 def model_dir(path: str | Path) -> Path:

@@ -32,12 +32,14 @@ import numpy as np
 import torch
 
 from .decode import Transcript, frame_posteriors
-from .endpoint import EndpointSettings, Endpointer, frame_energy_db
-from .events import Event, Final, Partial, SpeechStarted, UtteranceEnd
+from .endpoint import Endpointer, EndpointSettings, frame_energy_db
+from .events import Event, Final, Partial, SpeechStarted, UtteranceEnd, Word
 from .plan import Planner, Window, WindowSettings
+from .rescore import log_softmax
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
+    from .rescore import FinalRescorer
 
 
 # Sees the logits of frames [first_frame, first_frame + len(logits)) as they are computed:
@@ -102,8 +104,10 @@ class Stream:
     def __init__(self, name: str, recognizer: "Recognizer", settings: StreamSettings | None = None,
                  on_event: Callable[[Event], None] | None = None,
                  frame_listeners: list[FrameListener] | None = None,
-                 audio_listeners: list[AudioListener] | None = None) -> None:
+                 audio_listeners: list[AudioListener] | None = None,
+                 rescorer: "FinalRescorer | None" = None) -> None:
         self.name, self.rec = name, recognizer
+        self.rescorer = rescorer  # finals re-decoded with an LM (rescore.py); None: greedy finals
         self.settings = settings or StreamSettings()
         self.on_event = on_event
         self.frame_listeners = list(frame_listeners or [])
@@ -157,10 +161,12 @@ class Stream:
         # held back so events stay in stream-time order (end of u, then start of u + 1)
         self.pending_starts: collections.deque[tuple[int, int]] = collections.deque()  # (splits, frame)
         self.splits = 0                 # utterance boundaries applied so far (with or without speech)
-        self.transcript = Transcript(recognizer.vocab, self.frame_seconds)
+        self.transcript = self._new_transcript(0)
         self.last_partial: tuple[str, str] | None = None
         self.seq = 0
         self.outbox: collections.deque[Event] = collections.deque()
+        # seq of finals in the outbox still being re-decoded: delivery stops at the first one
+        self.held: set[int] = set()
         self.ended = False
         self.closed = False
 
@@ -205,7 +211,7 @@ class Stream:
         more audio, e.g. a silence cut waiting for its feature block) are done."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.idle:
-            while self.jobs or self.feature_jobs or (include_closes and self.closes):
+            while self.jobs or self.feature_jobs or self.held or (include_closes and self.closes):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -259,7 +265,7 @@ class Stream:
         with self.deliver_lock:  # one deliverer at a time keeps events in seq order
             while True:
                 with self.lock:
-                    if not self.outbox:
+                    if not self.outbox or self.outbox[0].seq in self.held:
                         return
                     event = self.outbox.popleft()
                 self.on_event(event)
@@ -423,7 +429,7 @@ class Stream:
         kept = logits[window.emit_start - window.start: window.emit_end - window.start]
         for listener in self.frame_listeners:
             self._emit_all(listener(window.emit_start, kept, True))
-        self.transcript.append(*frame_posteriors(kept))
+        self.transcript.append(*frame_posteriors(kept), log_softmax(kept) if self.rescorer else None)
         self._apply_cuts()
         self._ctc_endpoints()
 
@@ -462,7 +468,10 @@ class Stream:
         t = self.transcript
         n = at - t.first_frame
         ids, probs = t.all_ids(), t.all_probs()
+        log_probs = t.all_log_probs() if t.log_probs is not None else None
         t.ids, t.probs, t.num_frames = [ids[:n]], [probs[:n]], n
+        if log_probs is not None:
+            t.log_probs = [log_probs[:n]]
         t.invalidate()
         text = " ".join(t.text().split())
         u = self.utterance
@@ -470,21 +479,43 @@ class Stream:
             words = t.words()
             if text:
                 self._speech_started(t.first_frame + int(np.flatnonzero(ids[:n] != self.rec.vocab.blank)[0]))
-                self._emit(Final(self.name, utterance=u, text=text, words=words,
-                                 start=words[0].start if words else round(t.time(0), 3),
-                                 end=words[-1].end if words else round(t.time(n), 3)))
+                final = Final(self.name, utterance=u, text=text, words=words,
+                              start=words[0].start if words else round(t.time(0), 3),
+                              end=words[-1].end if words else round(t.time(n), 3))
+                self._emit(final)
                 self.stats.finals += 1
+                if log_probs is not None:
+                    self._rescore(final, log_probs[:n], t.first_frame)
             self._emit(UtteranceEnd(self.name, utterance=u, time=round(self.geometry.seconds(at), 3), reason=reason))
             self.started.discard(u)
             self.utterance += 1
         self.splits += 1
         while self.pending_starts and self.pending_starts[0][0] <= self.splits:
             self._speech_started(self.pending_starts.popleft()[1])
-        self.transcript = Transcript(self.rec.vocab, self.frame_seconds, first_frame=at)
+        self.transcript = self._new_transcript(at)
         if n < len(ids):
-            self.transcript.append(ids[n:], probs[n:])
+            self.transcript.append(ids[n:], probs[n:], None if log_probs is None else log_probs[n:])
         self.last_partial = None
         self._trim_provisional()
+
+    def _new_transcript(self, first_frame: int) -> Transcript:
+        return Transcript(self.rec.vocab, self.frame_seconds, first_frame=first_frame,
+                          log_probs=[] if self.rescorer else None)
+
+    def _rescore(self, final: Final, log_probs: np.ndarray, first_frame: int) -> None:
+        """Hold ``final`` (and what follows it) while the rescorer re-decodes it with the LM."""
+        def done(words: list[Word] | None) -> None:  # on the rescorer's thread
+            with self.lock:
+                if words:  # None: decoding failed; []: the LM path has no words. Either way greedy stays
+                    final.text, final.words = " ".join(w.word for w in words), words
+                    final.start, final.end = words[0].start, words[-1].end
+                self.held.discard(final.seq)
+                self.idle.notify_all()
+            self._deliver()
+
+        self.held.add(final.seq)
+        if not self.rescorer.submit(log_probs, first_frame, done):
+            self.held.discard(final.seq)  # too many waiting: this final keeps its greedy text
 
     def _add_provisional(self, first: int, ids: np.ndarray) -> None:
         """Provisional ids for frames [first, first + len(ids)), replacing any from ``first`` on."""

@@ -18,6 +18,7 @@ from .decode import Transcript, frame_posteriors
 from .endpoint import EndpointSettings, Endpointer, frame_energy_db
 from .events import Event, Final, Word
 from .recognizer import Recognizer
+from .rescore import decode_words, log_softmax
 from .stream import StreamSettings
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def transcribe_offline(rec: Recognizer, audio: np.ndarray, *, endpoint: Endpoint
         lo, hi = g.sample_span(start, cut)
         logits = rec.logits(audio[lo:hi])
         if decoder is not None:
-            words = lm_words(decoder, logits[: cut - start], start, g.seconds(1))
+            words = decode_words(decoder, log_softmax(logits[: cut - start]), start, g.seconds(1))
             text = " ".join(w.word for w in words)
         else:
             t = Transcript(rec.vocab, g.seconds(1), first_frame=start)
@@ -102,19 +103,15 @@ def transcribe_offline(rec: Recognizer, audio: np.ndarray, *, endpoint: Endpoint
     return Result(segments, len(audio) / g.sample_rate, time.perf_counter() - started)
 
 
-def lm_words(decoder: "BeamSearchDecoder", logits: np.ndarray, first_frame: int, frame_seconds: float) -> list[Word]:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    return [Word(w.word, round((first_frame + w.first_frame) * frame_seconds, 3),
-                 round((first_frame + w.end_frame) * frame_seconds, 3), round(w.confidence, 3))
-            for w in decoder.decode(log_probs)]
+_DEFAULT = object()
 
 
 def transcribe_streaming(rec: Recognizer, audio: np.ndarray, *, settings: StreamSettings | None = None,
-                         realtime: bool = False, chunk_s: float = 0.1,
+                         realtime: bool = False, chunk_s: float = 0.1, rescorer=_DEFAULT,
                          on_event: Callable[[Event], None] | None = None,
                          progress: Callable[[float], None] | None = None) -> Result:
-    """Feed the audio through a stream (as fast as possible, or paced like a live source)."""
+    """Feed the audio through a stream (as fast as possible, or paced like a live source).
+    ``rescorer``: the recognizer's LM rescorer by default; None for greedy finals."""
     finals: list[Final] = []
 
     def collect(event: Event) -> None:
@@ -123,7 +120,8 @@ def transcribe_streaming(rec: Recognizer, audio: np.ndarray, *, settings: Stream
         if on_event:
             on_event(event)
 
-    stream = rec.stream(settings=settings, on_event=collect)
+    extra = {} if rescorer is _DEFAULT else {"rescorer": rescorer}
+    stream = rec.stream(settings=settings, on_event=collect, **extra)
     chunk = max(1, int(chunk_s * rec.geometry.sample_rate))
     started = time.perf_counter()
     for i in range(0, len(audio), chunk):

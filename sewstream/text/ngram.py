@@ -63,7 +63,8 @@ class NgramLM:
                 order = max(order, section)
                 continue
             if section is None:
-                raise LanguageModelError(f"{name}:{number}: expected an ARPA header (\\data\\, \\1-grams:), got {line[:40]!r}")
+                raise LanguageModelError(f"{name}:{number}: expected an ARPA header (\\data\\, \\1-grams:), "
+                                         f"got {line[:40]!r}")
             parts = line.split()
             if len(parts) not in (section + 1, section + 2):
                 raise LanguageModelError(f"{name}:{number}: a {section}-gram line needs {section + 1} or {section + 2} "

@@ -105,7 +105,8 @@ def test_cli_transcribe_with_a_language_model(tiny_ctc_dir, tmp_path, capsys):
     (["info", "/nonexistent"], "no checkpoint directory"),
     (["transcribe", "{clip}", "--model", "{model}", "--lm", "auto"], "has no lm.arpa.gz"),
     (["transcribe", "{clip}", "--model", "{model}", "--lm", "{bad}"], "expected an ARPA header"),
-    (["transcribe", "{clip}", "--model", "{model}", "--lm", "x.arpa", "--stream"], "--lm applies to offline"),
+    (["transcribe", "{clip}", "--model", "{model}", "--lm", "x.arpa", "--stream"], "language model x.arpa: no such"),
+    (["transcribe", "{clip}", "--model", "{model}", "--beam", "0"], "'decoding.beam': 0 must be >= 1"),
 ])
 def test_cli_errors_are_one_line(tiny_ctc_dir, tmp_path, capsys, argv, message):
     clip = tmp_path / "clip.wav"
