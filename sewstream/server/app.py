@@ -59,7 +59,7 @@ class Server:
         self.ready = False
         self.draining = False
         self.token: str | None = None
-        self.metrics = Metrics(rec.worker, self._capture_stats, lambda: self.ready)
+        self.metrics = Metrics(rec.worker, self._capture_stats, lambda: self.ready, rec.rescorer)
         self._names = itertools.count(1)
         self._ws = None
         self._port = 0

@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
     from sewstream.stream.worker import ModelWorker
+    from sewstream.stream.rescore import FinalRescorer
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -24,7 +25,7 @@ __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
 
 class Metrics:
     def __init__(self, worker: "ModelWorker", capture_stats: Callable[[], dict[str, dict]],
-                 is_ready: Callable[[], bool]) -> None:
+                 is_ready: Callable[[], bool], rescorer: "FinalRescorer | None" = None) -> None:
         r = self.registry = CollectorRegistry()
         self.connections = Gauge("sewstream_connections", "Open websocket connections", ["kind"], registry=r)
         self.sessions = Gauge("sewstream_sessions", "Client audio sessions in progress", ["kind"], registry=r)
@@ -50,7 +51,7 @@ class Metrics:
         self.loop_lag = Histogram("sewstream_event_loop_lag_seconds",
                                   "How late the event loop ran a periodic timer: time it was kept busy",
                                   buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=r)
-        r.register(_EngineCollector(worker, capture_stats, is_ready, self.audio_seconds))
+        r.register(_EngineCollector(worker, capture_stats, is_ready, self.audio_seconds, rescorer))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -63,9 +64,9 @@ class _EngineCollector:
     """Model-worker and capture numbers, read from the engine's counters at scrape time."""
 
     def __init__(self, worker: "ModelWorker", capture_stats: Callable[[], dict[str, dict]],
-                 is_ready: Callable[[], bool], audio_seconds: Counter) -> None:
+                 is_ready: Callable[[], bool], audio_seconds: Counter, rescorer: "FinalRescorer | None") -> None:
         self.worker, self.capture_stats, self.is_ready = worker, capture_stats, is_ready
-        self.audio_seconds = audio_seconds
+        self.audio_seconds, self.rescorer = audio_seconds, rescorer
 
     def describe(self) -> Iterable:
         return []  # dynamic: no registration-time description (avoids calling collect() early)
@@ -88,6 +89,17 @@ class _EngineCollector:
         yield shed
         yield GaugeMetricFamily("sewstream_worker_backlog", "Jobs waiting for the model worker",
                                 value=self.worker.backlog)
+        if self.rescorer is not None:
+            lm = self.rescorer.stats
+            finals = CounterMetricFamily("sewstream_lm_finals",
+                                         "Finals by LM decoding outcome: rescored, skipped (too many waiting: sent "
+                                         "with greedy text), failed (decoder error: greedy text)", labels=["outcome"])
+            for outcome in ("rescored", "skipped", "failed"):
+                finals.add_metric([outcome], getattr(lm, outcome))
+            yield finals
+            lm_busy = CounterMetricFamily("sewstream_lm_busy_seconds", "Rescorer thread time spent in beam search")
+            lm_busy.add_metric([], lm.busy_seconds)
+            yield lm_busy
         sizes = dict(stats.batch_sizes)
         buckets, running = [], 0
         for bound in BATCH_BUCKETS:

@@ -216,3 +216,39 @@ def test_daemon_streams_from_config(rec, monkeypatch):
             assert server.channels["demo"].history  # its final was published and kept
             await ws.close()
     run(main())
+
+
+def test_lm_finals_over_a_session_match_the_engine_and_are_counted(tiny_ctc_dir, multi):
+    """A server whose recognizer decodes finals with an LM sends the same finals as the
+    engine alone (held finals keep their order) and reports the LM outcomes in /metrics."""
+    from sewstream.stream import Recognizer, StreamSettings, transcribe_streaming
+    from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
+    from sewstream.text.ngram import NgramLM, build_bigram
+
+    lm_rec = Recognizer.from_pretrained(tiny_ctc_dir, device="cpu")
+    try:
+        v = lm_rec.vocab
+        lm = NgramLM.parse(build_bigram(["GO FORWARD", "PLEASE CALL STELLA", "THE CARDS ARE HERE"]).splitlines())
+        lm_rec.use_lm(BeamSearchDecoder(v.id_to_token, v.blank, lm, BeamSettings(alpha=1.0, beta=2.0, beam=8),
+                                        delimiter=v.delimiter, skip=v.special))
+        expected = [s.text for s in transcribe_streaming(lm_rec, multi, settings=StreamSettings()).segments]
+        greedy = [s.text for s in transcribe_streaming(lm_rec, multi, settings=StreamSettings(),
+                                                       rescorer=None).segments]
+        assert expected != greedy and len(expected) == len(greedy)
+
+        async def main():
+            server = await Server(lm_rec, ServerSettings(port=0, warmup=False)).start()
+            try:
+                got = await session(server, multi)
+                assert finals(got) == expected
+                seqs = [m["seq"] for m in got if "seq" in m]
+                assert seqs and seqs == sorted(seqs)
+                values = parse_metrics((await http_get(server, "/metrics"))[1])
+                assert values['sewstream_lm_finals_total{outcome="rescored"}'] >= 2 * len(expected)
+                assert values['sewstream_lm_finals_total{outcome="skipped"}'] == 0
+                assert values["sewstream_lm_busy_seconds_total"] > 0
+            finally:
+                await server.stop()
+        run(main())
+    finally:
+        lm_rec.close()
