@@ -91,7 +91,9 @@ def main() -> int:
     revised = "".join(f"\nAt step {r['step']} the recipe was revised: `{r['revision']}` {r['old']} -> {r['new']}."
                       for r in revisions)
     if revisions:
-        revised += " (The first schedule assumed many more steps than the CPU-only time allowed.)"
+        revised += (" Each revision moves the cosine curve from that step on, so the learning rate jumps there;"
+                    " the first schedule assumed far more steps than CPU-only training allowed, and the end was"
+                    " then fitted to the time each session had left.")
     upto = [r for s, r in losses.items() if s <= step_info["step"]]  # the shipped step, not the run's latest
     hours_seen = upto[-1]["hours_seen"] if upto else 0.0
 
