@@ -185,8 +185,9 @@ Offline = one forward pass per utterance, greedy CTC; streaming = the engine's d
 (2 s chunks, 1.6 s left / 0.6 s right context), greedy CTC; +LM = finals decoded by CTC prefix
 beam search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({len(lm.words)} words from
 {len(sentences)} distinct training sentences, bigrams seen at least twice), alpha {beam.alpha},
-beta {beam.beta} (chosen on the held-out synthetic set; the real sets played no part):
-`--lm auto` on any command (`transcribe`, `listen`, `serve`, `eval`), or `decoding.lm: auto`.
+beta {beam.beta} (chosen on the held-out synthetic set; the real sets played no part).
+sewstream uses this LM by default for finals and offline text (`decoding.lm: auto`);
+`--lm none` gives greedy decoding.
 
 Held-out synthetic voices and sentences:
 
@@ -205,9 +206,10 @@ One-second keyword clips (speech-commands; the transcript is the single word):
 - Trained on synthetic voices only: real recordings come out worse than synthetic speech
   (tables above); expect many errors on real microphones, accents and noise. For real use
   pass a stronger checkpoint with `--model DIR` (any HF SEW / SEW-D CTC checkpoint).
-- Greedy decoding (the default, and always for partials) spells phonetically where the
-  acoustics are ambiguous; the LM (`--lm auto`) turns more of it into words, but only words
-  from the training text (others pay an unknown-word penalty).
+- Partials (and `--lm none`) are greedy and spell phonetically where the acoustics are
+  ambiguous; the LM turns more of the finals into words, but only words from the training
+  text (others pay an unknown-word penalty), and it hurts isolated words (the keyword
+  clips above): it was estimated on sentences.
 - English only, 16 kHz; the character set has no digits (numbers come out as words).
 
 Reproduce: `python scripts/ship_default_model.py` (evaluation took {time.time() - started:.0f} s).

@@ -19,10 +19,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_lm_args(p: argparse.ArgumentParser) -> None:
     """--lm and its knobs: shorthands for the config's ``decoding`` section."""
-    p.add_argument("--lm", metavar="ARPA",
+    p.add_argument("--lm", metavar="ARPA|auto|none",
                    help="decode finals (and offline output) with this word n-gram LM (ARPA, .gz ok); "
-                        "'auto' = the model directory's lm.arpa.gz (the embedded model ships one); "
-                        "same as --set decoding.lm=...")
+                        "auto (the default) = the model directory's lm.arpa.gz if it has one (the embedded "
+                        "model does); none = greedy CTC; same as --set decoding.lm=...")
     p.add_argument("--lm-alpha", type=float, help="LM weight (decoding.alpha, default 0.5)")
     p.add_argument("--lm-beta", type=float, help="per-word bonus (decoding.beta, default 2.0)")
     p.add_argument("--beam", type=int, help="beam width (decoding.beam, default 16)")
@@ -38,16 +38,15 @@ def lm_decoder(decoding, rec):
     from pathlib import Path
 
     from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
-    from sewstream.text.ngram import LanguageModelError, NgramLM
+    from sewstream.text.ngram import NgramLM
 
-    if not decoding.lm:
+    if not decoding.lm or decoding.lm == "none":
         return None
     path = Path(decoding.lm)
     if decoding.lm == "auto":
-        path = Path(rec.path or ".") / "lm.arpa.gz"
-        if rec.path is None or not path.is_file():
-            raise LanguageModelError(f"decoding.lm auto: the model directory {rec.path} has no lm.arpa.gz; "
-                                     "pass --lm PATH to an ARPA file")
+        if rec.path is None or not (Path(rec.path) / "lm.arpa.gz").is_file():
+            return None  # this model ships no LM: greedy
+        path = Path(rec.path) / "lm.arpa.gz"
     v = rec.vocab
     return BeamSearchDecoder(v.id_to_token, v.blank, NgramLM.load(path),
                              BeamSettings(alpha=decoding.alpha, beta=decoding.beta, beam=decoding.beam),

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class DecodingSettings:
-    lm: str | None = None     # null: greedy CTC; "auto": the model directory's lm.arpa.gz; or an ARPA file
+    # "auto": the model directory's lm.arpa.gz if it has one (the embedded model does), else greedy;
+    # "none" or null: greedy CTC; anything else: an ARPA file
+    lm: str | None = "auto"
     alpha: float = 0.5        # LM weight
     beta: float = 2.0         # per-word bonus
     beam: int = 16            # beam width

@@ -103,7 +103,6 @@ def test_cli_transcribe_with_a_language_model(tiny_ctc_dir, tmp_path, capsys):
     (["transcribe", "{clip}", "--model", "{model}", "--set", "stream.bogus=1"], "unknown config key 'stream.bogus'"),
     (["transcribe", "{bad}", "--model", "{model}"], "bad.wav"),
     (["info", "/nonexistent"], "no checkpoint directory"),
-    (["transcribe", "{clip}", "--model", "{model}", "--lm", "auto"], "has no lm.arpa.gz"),
     (["transcribe", "{clip}", "--model", "{model}", "--lm", "{bad}"], "expected an ARPA header"),
     (["transcribe", "{clip}", "--model", "{model}", "--lm", "x.arpa", "--stream"], "language model x.arpa: no such"),
     (["transcribe", "{clip}", "--model", "{model}", "--beam", "0"], "'decoding.beam': 0 must be >= 1"),
@@ -116,3 +115,25 @@ def test_cli_errors_are_one_line(tiny_ctc_dir, tmp_path, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("sewstream: error: ") and message in err and "Traceback" not in err
+
+
+def test_the_default_lm_is_the_models_own_when_it_ships_one(tiny_ctc_dir, tmp_path, capsys):
+    import gzip
+    import shutil
+
+    from sewstream.text.ngram import build_bigram
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, speech_clip("misc/jfk.wav"), 16000)
+
+    def text(model, *extra) -> str:
+        assert main(["transcribe", str(clip), "--model", str(model), "--quiet", *extra]) == 0
+        return capsys.readouterr().out.strip()
+
+    assert text(tiny_ctc_dir) == text(tiny_ctc_dir, "--lm", "none")  # no lm.arpa.gz: greedy
+    with_lm = tmp_path / "model"
+    shutil.copytree(tiny_ctc_dir, with_lm)
+    with gzip.open(with_lm / "lm.arpa.gz", "wt") as f:
+        f.write(build_bigram(["AND SO MY FELLOW AMERICANS", "ASK NOT WHAT YOUR COUNTRY CAN DO FOR YOU"]))
+    default, greedy = text(with_lm), text(with_lm, "--lm", "none")
+    assert default == text(with_lm, "--lm", str(with_lm / "lm.arpa.gz")) and default != greedy
