@@ -39,7 +39,15 @@ def cmd_info(args) -> int:
     from sewstream.defaults import resolve_model
     from sewstream.model import describe_checkpoint
 
-    info = describe_checkpoint(resolve_model(args.path))
+    path = resolve_model(args.path)
+    info = describe_checkpoint(path)
+    lm = Path(path) / "lm.arpa.gz"
+    if lm.is_file():  # used by default for finals and offline text (decoding.lm: auto)
+        from sewstream.text.ngram import NgramLM
+
+        model = NgramLM.load(lm)
+        info["language model"] = (f"{lm.name}: {model.order}-gram, {len(model.words):,} words "
+                                  f"({lm.stat().st_size / 2**20:.1f} MB)")
     width = max(map(len, info))
     for key, value in info.items():
         if key == "parameters":

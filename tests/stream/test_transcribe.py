@@ -137,3 +137,19 @@ def test_the_default_lm_is_the_models_own_when_it_ships_one(tiny_ctc_dir, tmp_pa
         f.write(build_bigram(["AND SO MY FELLOW AMERICANS", "ASK NOT WHAT YOUR COUNTRY CAN DO FOR YOU"]))
     default, greedy = text(with_lm), text(with_lm, "--lm", "none")
     assert default == text(with_lm, "--lm", str(with_lm / "lm.arpa.gz")) and default != greedy
+
+
+def test_info_names_the_models_language_model(tiny_ctc_dir, tmp_path, capsys):
+    import gzip
+    import shutil
+
+    from sewstream.text.ngram import build_bigram
+
+    assert main(["info", str(tiny_ctc_dir)]) == 0
+    assert "language model" not in capsys.readouterr().out
+    model = tmp_path / "model"
+    shutil.copytree(tiny_ctc_dir, model)
+    with gzip.open(model / "lm.arpa.gz", "wt") as f:
+        f.write(build_bigram(["HELLO WORLD", "GOOD MORNING WORLD"]))
+    assert main(["info", str(model)]) == 0
+    assert re.search(r"language model\s+lm\.arpa\.gz: 2-gram, 4 words", capsys.readouterr().out)
