@@ -106,7 +106,7 @@ class KeywordSettings:
     patience: int = 2                   # classifier default: consecutive windows over threshold
     cooldown_s: float = 0.5             # default min gap between detections of one keyword
     whole_word: bool = True             # ctc default: no letters may touch the phrase
-    provisional_margin: float = 0.1     # provisional (low-latency) frames need threshold + margin
+    provisional_margin: float = 0.2     # provisional (low-latency) frames need threshold + margin
     boundary_s: float = 0.1             # blank audio that counts as a word boundary
     max_phrase_s: float = 3.0           # longest a phrase may take to say
     hook_queue: int = 64                # pending hook calls before new ones are dropped
