@@ -27,6 +27,7 @@ from sewstream.audio.transcribed import load_transcribed  # noqa: E402
 from sewstream.defaults import resolve_model  # noqa: E402
 from sewstream.stream import Recognizer  # noqa: E402
 from sewstream.stream.decode import Transcript, frame_posteriors  # noqa: E402
+from sewstream.stream.rescore import log_softmax  # noqa: E402
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings  # noqa: E402
 from sewstream.text.metrics import cer, wer  # noqa: E402
 from sewstream.text.ngram import NgramLM  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> int:
     hyps = [greedy(x) for x in logits]
     greedy_s = time.perf_counter() - started
     rows.append(("greedy", greedy_s, hyps))
-    log_probs = [torch.log_softmax(torch.from_numpy(x).double(), -1).numpy() for x in logits]
+    log_probs = [log_softmax(x) for x in logits]  # as the stream's rescorer computes them
     for beam in args.beams:
         dec = BeamSearchDecoder(rec.vocab.id_to_token, rec.vocab.blank, lm, BeamSettings(beam=beam),
                                 delimiter=rec.vocab.delimiter, skip=rec.vocab.special)

@@ -12,12 +12,10 @@ with `--lm PATH`.
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 from pathlib import Path
 
-from sewstream.text.ngram import NgramLM, build_bigram
-from sewstream.train.corpus import CorpusReader
+from sewstream.train.lm import write_corpus_lm
 
 
 def main() -> int:
@@ -29,14 +27,9 @@ def main() -> int:
     ap.add_argument("--discount", type=float, default=0.75)
     args = ap.parse_args()
 
-    train = CorpusReader(args.corpus, "train")
-    sentences = sorted({train.text(i) for i in range(len(train))})  # each sentence once, whatever the voices
-    arpa = build_bigram(sentences, discount=args.discount, min_count=args.min_count)
     out = Path(args.out)
-    with gzip.GzipFile(out, "wb", mtime=0) as f:  # mtime 0: the same text gives the same bytes
-        f.write(arpa.encode())
-    lm = NgramLM.load(out)
-    print(f"{len(sentences)} sentences -> {len(lm.words)} words, {sum(len(k) == 2 for k in lm.probs)} bigrams, "
+    lm, sentences = write_corpus_lm(args.corpus, out, min_count=args.min_count, discount=args.discount)
+    print(f"{sentences} sentences -> {len(lm.words)} words, {sum(len(k) == 2 for k in lm.probs)} bigrams, "
           f"{out.stat().st_size / 2**20:.1f} MB: {out}")
     return 0
 

@@ -15,7 +15,6 @@ the package would exceed 30 MB.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import shutil
 import sys
@@ -28,9 +27,8 @@ from sewstream.evaluation import evaluate, table, total
 from sewstream.model import load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
-from sewstream.text.ngram import NgramLM, build_bigram
-from sewstream.train.corpus import CorpusReader
 from sewstream.train.curves import eval_table, read_log, read_revisions
+from sewstream.train.lm import write_corpus_lm
 from sewstream.train.trainer import export
 
 DEST = Path(__file__).resolve().parents[1] / "sewstream" / "assets" / "default-model"
@@ -87,7 +85,14 @@ def main() -> int:
     step_info = json.loads((best / "eval.json").read_text())
     recipe = json.loads((Path(args.run) / "recipe.json").read_text())
     losses, evals = read_log(Path(args.run) / "log.jsonl")
+    evals = {s: e for s, e in evals.items() if s <= step_info["step"]}  # the curve up to the shipped step
+    # the recipe as the shipped step was trained: undo revisions made at or after it (a run
+    # may have gone on, with a new schedule, past the best model it exported)
     revisions = read_revisions(Path(args.run) / "log.jsonl")
+    for r in reversed(revisions):
+        if r["step"] >= step_info["step"]:
+            recipe[r["revision"]] = r["old"]
+    revisions = [r for r in revisions if r["step"] < step_info["step"]]
     revised = "".join(f"\nAt step {r['step']} the recipe was revised: `{r['revision']}` {r['old']} -> {r['new']}."
                       for r in revisions)
     if revisions:
@@ -108,11 +113,7 @@ def main() -> int:
     model_mb = size_mb
 
     # the word LM: every distinct training sentence (held-out and evaluation text never entered the corpus)
-    train = CorpusReader(recipe["corpus"], "train")
-    sentences = sorted({train.text(i) for i in range(len(train))})
-    with gzip.GzipFile(staging / "lm.arpa.gz", "wb", mtime=0) as f:
-        f.write(build_bigram(sentences, min_count=2).encode())
-    lm = NgramLM.load(staging / "lm.arpa.gz")
+    lm, sentences = write_corpus_lm(recipe["corpus"], staging / "lm.arpa.gz", min_count=2)
     size_mb = sum(p.stat().st_size for p in staging.iterdir()) / 2**20
     if size_mb > LIMIT_MB:
         print(f"model + LM is {size_mb:.1f} MB, over the {LIMIT_MB} MB limit", file=sys.stderr)
@@ -184,7 +185,7 @@ draws it with the loss):
 Offline = one forward pass per utterance, greedy CTC; streaming = the engine's defaults
 (2 s chunks, 1.6 s left / 0.6 s right context), greedy CTC; +LM = finals decoded by CTC prefix
 beam search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({len(lm.words)} words from
-{len(sentences)} distinct training sentences, bigrams seen at least twice), alpha {beam.alpha},
+{sentences} distinct training sentences, bigrams seen at least twice), alpha {beam.alpha},
 beta {beam.beta} (chosen on the held-out synthetic set; the real sets played no part).
 sewstream uses this LM by default for finals and offline text (`decoding.lm: auto`);
 `--lm none` gives greedy decoding.
