@@ -121,13 +121,21 @@ def _run(args, config, rec, registry, kset, ev) -> int:
     else:
         print(f"operating point (<= {args.max_fa_per_hour} FA/h): threshold {op.threshold:.2f}, "
               f"detection {100 * op.detection:.1f}%, {op.fa_per_hour:.2f} FA/h")
+    at = op.threshold if op else min((k.threshold or kset.settings.threshold for k in kset.keywords),
+                                     default=kset.settings.threshold)
+    strongest = ev.strongest_false_accepts(neg, kset, at)
+    if strongest:
+        print(f"strongest false accepts at threshold {at:.2f} (of "
+              f"{sum(s >= at for r in neg for _, s, _, _ in r.peaks)}):")
+        print(ev.format_false_accepts(strongest))
     plot = ev.plot_det(rows, args.plot, f"{model_name}: {', '.join(k.label for k in kset.keywords)} "
                                         f"({args.detector})", hours)
     print(f"DET plot: {plot}")
     report = {"keywords": [asdict(k) for k in kset.keywords], "detector": args.detector, "model": model_name,
               "positives": len(positives), "in_sentence_positives": len(in_sentence),
               "negative_minutes": round(hours * 60, 2),
-              "det": [asdict(r) for r in rows], "operating_point": asdict(op) if op else None}
+              "det": [asdict(r) for r in rows], "operating_point": asdict(op) if op else None,
+              "strongest_false_accepts": [asdict(f) for f in strongest]}
 
     if not args.no_live and positives:
         # the operating point, unless it detects nothing (then the config's threshold)

@@ -237,6 +237,34 @@ def operating_point(rows: list[DetRow], max_fa_per_hour: float) -> DetRow | None
     return max(ok, key=lambda r: (r.detection, -r.threshold)) if ok else None
 
 
+@dataclass
+class FalseAccept:
+    label: str
+    score: float
+    clip: str
+    start: float                     # seconds into the clip
+    end: float
+    text: str                        # the clip's transcript (what was really said)
+
+
+def strongest_false_accepts(negatives: list[ClipScores], kset: KeywordSet, threshold: float,
+                            limit: int = 10) -> list[FalseAccept]:
+    """The highest-scoring occurrences on negative audio at or above ``threshold``, best first:
+    which words a keyword fires on (homophones, sub-words) is what a user tunes against."""
+    found = [FalseAccept(kset.keywords[k].label, s, r.clip.name, start, end, r.clip.text)
+             for r in negatives for k, s, start, end in r.peaks if s >= threshold]
+    return sorted(found, key=lambda f: -f.score)[:limit]
+
+
+def format_false_accepts(found: list[FalseAccept]) -> str:
+    return "\n".join(f"  {f.label:>8} {f.score:5.2f}  {f.clip} {f.start:6.2f}-{f.end:.2f} s  "
+                     f"\"{_shorten(f.text, 70)}\"" for f in found)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def format_table(rows: list[DetRow], hours: float) -> str:
     labels = list(rows[0].per_keyword) if rows else []
     head = f"{'thr':>5} {'det%':>6} " + " ".join(f"{l[:8]:>8}" for l in labels) + f" {'FA':>5} {'FA/h':>8}"

@@ -46,6 +46,19 @@ def test_det_table_counts_detections_and_false_accepts():
     assert "FA/h" in text and "30.0 min" in text
 
 
+def test_strongest_false_accepts_name_the_words_that_fire():
+    ks = kset("yes", "no")
+    neg = [ev.ClipScores(clip("n1", "YOU KNOW IT"), None, [(1, 0.9, 0.4, 0.6), (0, 0.3, 1.0, 1.2)]),
+           ev.ClipScores(clip("n2", "NOBODY"), None, [(1, 0.7, 0.0, 0.2), (0, 0.6, 0.5, 0.7)])]
+    found = ev.strongest_false_accepts(neg, ks, 0.5)
+    assert [(f.label, f.score, f.clip) for f in found] == [("no", 0.9, "n1"), ("no", 0.7, "n2"), ("yes", 0.6, "n2")]
+    assert found[0].text == "YOU KNOW IT" and (found[0].start, found[0].end) == (0.4, 0.6)
+    assert len(ev.strongest_false_accepts(neg, ks, 0.5, limit=1)) == 1
+    assert ev.strongest_false_accepts(neg, ks, 0.95) == []
+    text = ev.format_false_accepts(found)
+    assert '"YOU KNOW IT"' in text and "n2" in text
+
+
 def test_plot_is_written(tmp_path):
     rows = [ev.DetRow(t, 1 - t / 2, {"yes": 1 - t / 2}, int(10 * (1 - t)), 10 * (1 - t)) for t in (0.1, 0.5, 0.9)]
     path = ev.plot_det(rows, tmp_path / "det.png", "test", hours=1.0)
@@ -119,5 +132,6 @@ def test_eval_keywords_command(tiny_ctc_dir, tmp_path, capsys):
     data = json.loads(report.read_text())
     assert data["positives"] == 4 and len(data["det"]) == 3
     assert data["negative_minutes"] > 0  # the clips that are not a keyword
+    assert all(f["score"] >= 0.1 for f in data["strongest_false_accepts"])  # at the chosen threshold
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["eval-keywords", "--model", str(tiny_ctc_dir), "--keywords", "yes"]) == 2  # no data given
