@@ -123,10 +123,10 @@ def _run(args, config, rec, registry, kset, ev) -> int:
               f"detection {100 * op.detection:.1f}%, {op.fa_per_hour:.2f} FA/h")
     at = op.threshold if op else min((k.threshold or kset.settings.threshold for k in kset.keywords),
                                      default=kset.settings.threshold)
-    strongest = ev.strongest_false_accepts(neg, kset, at)
+    every = ev.strongest_false_accepts(neg, kset, at, limit=None)
+    strongest = every[:10]
     if strongest:
-        print(f"strongest false accepts at threshold {at:.2f} (of "
-              f"{sum(s >= at for r in neg for _, s, _, _ in r.peaks)}):")
+        print(f"strongest false accepts at threshold {at:.2f} (of {len(every)}):")
         print(ev.format_false_accepts(strongest))
     plot = ev.plot_det(rows, args.plot, f"{model_name}: {', '.join(k.label for k in kset.keywords)} "
                                         f"({args.detector})", hours)

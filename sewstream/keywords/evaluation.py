@@ -248,9 +248,10 @@ class FalseAccept:
 
 
 def strongest_false_accepts(negatives: list[ClipScores], kset: KeywordSet, threshold: float,
-                            limit: int = 10) -> list[FalseAccept]:
+                            limit: int | None = 10) -> list[FalseAccept]:
     """The highest-scoring occurrences on negative audio at or above ``threshold``, best first:
-    which words a keyword fires on (homophones, sub-words) is what a user tunes against."""
+    which words a keyword fires on (homophones, sub-words) is what a user tunes against.
+    ``limit=None`` returns them all."""
     found = [FalseAccept(kset.keywords[k].label, s, r.clip.name, start, end, r.clip.text)
              for r in negatives for k, s, start, end in r.peaks if s >= threshold]
     return sorted(found, key=lambda f: -f.score)[:limit]
