@@ -114,5 +114,8 @@ class Prefetcher:
             raise item
         return item
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Stop and wait for the thread: one still inside torch when the interpreter exits
+        aborts the process ("terminate called without an active exception", exit 134)."""
         self.stopped.set()
+        self.thread.join(timeout_s)

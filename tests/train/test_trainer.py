@@ -132,3 +132,23 @@ def test_revise_run_changes_the_schedule_from_the_checkpoint_on_and_records_it(c
     assert sorted(read_log(tmp_path / "run" / "log.jsonl")[1]) == [4, 7]
     with pytest.raises(ValueError, match="unknown recipe field 'total_step'"):
         revise_run(tmp_path / "run", [("total_step", 9)], log=lambda _: None)
+
+
+def test_prefetcher_close_waits_for_its_thread():
+    """A batch thread left inside torch at interpreter exit aborts the process (exit 134)."""
+    import threading
+
+    from sewstream.train.batches import Prefetcher
+
+    building = threading.Event()
+
+    def make(step: int):
+        building.set()
+        torch.ones(64, 64) @ torch.ones(64, 64)  # some torch work, like a real batch
+        return step
+
+    prefetch = Prefetcher(make, first_step=5, depth=1)
+    assert prefetch.next() == 5
+    assert building.wait(5)
+    prefetch.close()
+    assert not prefetch.thread.is_alive()
