@@ -8,7 +8,7 @@ it is complete (at a delimiter, or the end); a partial word that is no known wor
 prefix pays the unknown-word score at once, so impossible spellings are pruned early.
 
 Pure Python over the tokens that matter per frame (log-prob above ``token_floor``):
-about 10 ms per second of audio at beam 16, so it suits finals and offline decoding.
+about 10-15 ms per second of audio at beam 16, so it suits finals and offline decoding.
 """
 
 from __future__ import annotations
