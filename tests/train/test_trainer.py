@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
 import torch
 
 from sewstream.model import load_model
+from sewstream.train.batches import Prefetcher
 from sewstream.train.corpus import CorpusReader, SplitWriter
 from sewstream.train.curves import read_log
 from sewstream.train.recipe import Recipe
@@ -136,10 +138,6 @@ def test_revise_run_changes_the_schedule_from_the_checkpoint_on_and_records_it(c
 
 def test_prefetcher_close_waits_for_its_thread():
     """A batch thread left inside torch at interpreter exit aborts the process (exit 134)."""
-    import threading
-
-    from sewstream.train.batches import Prefetcher
-
     building = threading.Event()
 
     def make(step: int):
