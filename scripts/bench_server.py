@@ -219,7 +219,7 @@ async def stream_client(url: str, clip: tuple[np.ndarray, list[float]], *, chunk
                 sent_at.append(time.perf_counter())
             await ws.send(json.dumps({"type": "end"}))
             await asyncio.wait_for(task, 120)
-    except Exception as exc:  # noqa: BLE001 - reported in the table
+    except Exception as exc:
         result.errors.append(f"{type(exc).__name__}: {exc}"[:120])
     return result
 
@@ -274,7 +274,8 @@ async def sweep(server: ServerProcess, levels: list[int], seconds: float, stop_e
                "server_partial": server_mean_ms(before, after, "sewstream_partial_latency_seconds"),
                "loop_p99": 1000 * hist_quantile(before, after, "sewstream_event_loop_lag_seconds", 0.99),
                "finals": sum(r.finals for r in results),
-               "errors": sum(len(r.errors) for r in results), "error_kinds": sorted({e for r in results for e in r.errors})}
+               "errors": sum(len(r.errors) for r in results),
+               "error_kinds": sorted({e for r in results for e in r.errors})}
         rows.append(row)
         print(f"  N={n:>3}: partial p95 {row['partial_p95']:.0f} ms, final p95 {row['final_p95']:.0f} ms, "
               f"RTF {row['rtf']:.3f}, errors {row['errors']}", file=sys.stderr)
@@ -293,7 +294,7 @@ async def churn(server: ServerProcess, idle: int, cycles: int, workers: int = 20
             ws = await connect(server.url, compression=None, open_timeout=30)
             await ws.recv()
             held.append(ws)
-        except Exception:  # noqa: BLE001
+        except Exception:
             errors += 1
     rss_idle = server.rss_mb()
     times: list[float] = []
@@ -308,7 +309,7 @@ async def churn(server: ServerProcess, idle: int, cycles: int, workers: int = 20
                 async with connect(server.url, compression=None, open_timeout=30) as ws:
                     await ws.recv()  # hello: the connection is fully served
                 times.append(1000 * (time.perf_counter() - t))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 errors += 1
 
     t0 = time.perf_counter()
@@ -320,7 +321,7 @@ async def churn(server: ServerProcess, idle: int, cycles: int, workers: int = 20
             pong = await ws.ping()
             await asyncio.wait_for(pong, 10)
             alive += 1
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         await ws.close()
     await asyncio.sleep(1.0)
@@ -363,8 +364,8 @@ async def soak(server: ServerProcess, clients: int, minutes: float, session_s: f
 
 # ---------------------------------------------------------------------------- report
 def table(rows: list[dict]) -> str:
-    head = ["clients", "partial p50", "partial p95", "final p50", "final p95", "srv partial", "loop p99", "RTF", "batch",
-            "shed", "finals", "errors"]
+    head = ["clients", "partial p50", "partial p95", "final p50", "final p95", "srv partial", "loop p99", "RTF",
+            "batch", "shed", "finals", "errors"]
     lines = [" | ".join(f"{h:>11}" for h in head)]
     lines.append("-" * len(lines[0]))
     for r in rows:
@@ -378,12 +379,13 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="checkpoint, or 'random' for random weights of --random-size (default: the embedded model, "
-                             "else random)")
+    parser.add_argument("--model", help="checkpoint, or 'random' for random weights of --random-size "
+                             "(default: the embedded model, else random)")
     parser.add_argument("--random-size", choices=("tiny", "default"), default="tiny",
                         help="architecture of the random model built when there is no --model/embedded model")
     parser.add_argument("--quick", action="store_true", help="short run (~1-2 minutes)")
-    parser.add_argument("--levels", type=int, nargs="+", help="client counts to try (default 1 2 4 8 12 16 24 32 48 64)")
+    parser.add_argument("--levels", type=int, nargs="+",
+                        help="client counts to try (default 1 2 4 8 12 16 24 32 48 64)")
     parser.add_argument("--seconds", type=float, help="audio per client per level (default 20, quick 6)")
     parser.add_argument("--idle", type=int, default=200, help="idle connections held during the churn")
     parser.add_argument("--cycles", type=int, default=1000, help="connect/disconnect cycles")
@@ -435,7 +437,8 @@ def main() -> int:
     print("(latencies measured by the clients from the send time of the chunk holding the partial's last sample, "
           "or for finals the end of the speech they transcribe (so the trailing silence endpointing waits for "
           "is included); "
-          "srv partial: mean from arrival at the server to publication; loop p99: event-loop lag (bucket bound); batch: mean jobs per forward pass; "
+          "srv partial: mean from arrival at the server to publication; loop p99: event-loop lag (bucket bound); "
+          "batch: mean jobs per forward pass; "
           "shed: provisional windows skipped)")
     print(f"\nlargest N with partial p95 <= {TARGET_P95_MS:.0f} ms: {max(good) if good else 'none'}"
           f"{' (not reached: try more --levels)' if good and good[-1] == rows[-1]['clients'] else ''}")

@@ -122,8 +122,8 @@ def run_live(rec, audio: np.ndarray, n: int, settings) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="checkpoint, or 'random' for the full default architecture (sew-tiny shape, 12 layers) "
-                         "with random weights (default: the embedded model, else 'random')")
+    ap.add_argument("--model", help="checkpoint, or 'random' for the full default architecture "
+                         "(sew-tiny shape, 12 layers) with random weights (default: the embedded model, else 'random')")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20.0, help="audio per stream per run")
     ap.add_argument("--streams", type=int, nargs="*", default=[1, 2, 4, 8, 16, 24, 32, 40, 48])

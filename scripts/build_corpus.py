@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from sewstream.train.corpus import CorpusConfig, build_corpus  # noqa: E402
-from sewstream.train.texts import DEFAULT_EVAL_DIR  # noqa: E402
+from sewstream.train.corpus import CorpusConfig, build_corpus
+from sewstream.train.texts import DEFAULT_EVAL_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,6 +144,7 @@ def main() -> int:
     print(table(real_all))
 
     c = model.config
+    reference_note = "; pocketsphinx 5.1.1 greedy single pass as the reference" if pocketsphinx else ""
     card = f"""# sewstream default model
 
 A small SEW CTC model (character vocabulary) trained by this project from scratch on
@@ -174,13 +175,15 @@ transcripts were removed from the training text.
 
 ## Recipe
 `scripts/train_default_model.py` (resumable, deterministic given the seed): AdamW
-(lr {recipe['lr']}, betas {recipe['betas']}, weight decay {recipe['weight_decay']}), warm-up {recipe['warmup_steps']} steps,
-cosine decay over {recipe['total_steps']} steps, ~{recipe['batch_seconds']:.0f} s of audio per batch (length-bucketed),
+(lr {recipe['lr']}, betas {recipe['betas']}, weight decay {recipe['weight_decay']}),
+warm-up {recipe['warmup_steps']} steps, cosine decay over {recipe['total_steps']} steps,
+~{recipe['batch_seconds']:.0f} s of audio per batch (length-bucketed),
 bf16 autocast on CPU, gradient clipping {recipe['grad_clip']}. Progressive depth: training starts with
 2 active transformer layers and switches further layers on (residual branches initialised
 at 0.1x, so each starts close to identity) on this schedule: {recipe['depth_schedule']}, because
 deep post-LN stacks sit on the CTC blank plateau far longer than shallow ones.
-SpecAugment from step {recipe['spec_augment_from_step']}, waveform augmentation ramped in from step {recipe['augment_from_step']}.
+SpecAugment from step {recipe['spec_augment_from_step']}, waveform augmentation ramped in from step
+{recipe['augment_from_step']}.
 {revised.strip()}
 This model: step {step_info['step']}, {hours_seen:.0f} hours of audio seen, on 2 CPU cores (no GPU).
 
@@ -203,7 +206,7 @@ Held-out synthetic voices and sentences:
 
 {scores_md(synthetic)}
 
-Real recordings (../shared/data/speech; never used for training){'; pocketsphinx 5.1.1 greedy single pass as the reference' if pocketsphinx else ''}:
+Real recordings (../shared/data/speech; never used for training){reference_note}:
 
 {scores_md(real, pocketsphinx)}
 

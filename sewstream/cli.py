@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sewstream import __version__
 from sewstream.runtime import add_model_args as _add_model_args

@@ -51,7 +51,7 @@ _YAML12Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false
 
 def load_yaml(text: str) -> Any:
     """Parse config YAML (raises yaml.YAMLError); booleans are only true/false."""
-    return yaml.load(text, Loader=_YAML12Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_YAML12Loader)
 
 
 @dataclass

@@ -8,8 +8,8 @@ import numpy as np
 import soundfile as sf
 
 from sewstream.cli import main
-from sewstream.text.ngram import build_bigram
 from sewstream.text.metrics import cer, edit_distance, wer
+from sewstream.text.ngram import build_bigram
 
 
 def test_metrics():

@@ -75,7 +75,7 @@ class AudioSource:
     def _thread_main(self) -> None:
         try:
             self._run()
-        except BaseException as exc:  # noqa: BLE001 - reported through join()/stats()
+        except BaseException as exc:
             self.error = exc
             log.error("%s failed: %s", type(self).__name__, exc)
         finally:

@@ -56,14 +56,14 @@ def _import_sounddevice() -> ModuleType:
 def _default_input_index(sd: ModuleType) -> int | None:
     try:
         return int(sd.query_devices(kind="input")["index"])
-    except Exception:  # noqa: BLE001 - PortAudioError when there is no default input
+    except Exception:
         return None
 
 
 def _hostapi_name(sd: ModuleType, index: int) -> str:
     try:
         return str(sd.query_hostapis(index)["name"])
-    except Exception:  # noqa: BLE001 - cosmetic only
+    except Exception:
         return str(index)
 
 
@@ -95,7 +95,7 @@ def list_input_devices() -> list[dict[str, Any]]:
     """
     try:
         return _query_inputs(_import_sounddevice())
-    except Exception:  # noqa: BLE001 - "no devices" is the useful answer here
+    except Exception:
         return []
 
 
@@ -107,7 +107,7 @@ def input_unavailable_reason() -> str | None:
         return str(exc)
     try:
         inputs = _query_inputs(sd)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"PortAudio failed to list devices: {exc}"
     if not inputs:
         return "PortAudio is available but reports no audio input devices (no sound card or microphone)"
@@ -140,7 +140,7 @@ def resolve_input_device(device: int | str | None = None) -> dict[str, Any]:
         inputs = _query_inputs(sd)
     except NoMicrophoneError as exc:
         raise NoMicrophoneError(f"no microphone (tried {tried}): {exc}; {HINT}") from None
-    except Exception as exc:  # noqa: BLE001 - PortAudio errors
+    except Exception as exc:
         raise NoMicrophoneError(
             f"no microphone (tried {tried}): PortAudio failed to list devices ({exc}); {HINT}"
         ) from None

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from sewstream.audio.base import DEFAULT_RING_SECONDS, TARGET_RATE, AudioSource
 from sewstream.audio import devices as _devices
+from sewstream.audio.base import DEFAULT_RING_SECONDS, TARGET_RATE, AudioSource
 from sewstream.audio.devices import MicrophoneError, resolve_input_device
 from sewstream.audio.resample import to_mono
 from sewstream.audio.ring import OverflowPolicy, RingBuffer
@@ -274,7 +274,7 @@ class MicrophoneSource(AudioSource):
                 callback=self.pipeline.callback,
             )
             self._stream.start()
-        except Exception as exc:  # noqa: BLE001 - PortAudioError and friends
+        except Exception as exc:
             if self._stream is not None:
                 self._stream.close()
             raise MicrophoneError(
@@ -296,7 +296,7 @@ class MicrophoneSource(AudioSource):
             try:
                 self._stream.stop()  # waits for the last callback to return
                 self._stream.close()
-            except Exception as exc:  # noqa: BLE001 - must not mask the loop's error
+            except Exception as exc:
                 log.warning("closing input stream failed: %s", exc)
             self.pipeline.finish()
 

@@ -9,10 +9,18 @@ Importing this package registers the ``keywords:`` config section.
 
 from __future__ import annotations
 
-from .ctc_scorer import KeywordGraph, Occurrence, occurrences, phrase_tokens, emission_matrix, to_score
+from .ctc_scorer import KeywordGraph, Occurrence, emission_matrix, occurrences, phrase_tokens, to_score
 from .registry import KeywordRegistry, read_settings
-from .settings import (ClassifierSettings, HookSpec, Keyword, KeywordError, KeywordSettings, KeywordSpec,
-                       StreamKeywords, parse_keywords)
+from .settings import (
+    ClassifierSettings,
+    HookSpec,
+    Keyword,
+    KeywordError,
+    KeywordSettings,
+    KeywordSpec,
+    StreamKeywords,
+    parse_keywords,
+)
 from .spotter import KeywordSpotter
 
 

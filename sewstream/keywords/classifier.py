@@ -16,11 +16,12 @@ of those windows holds it: from the start of the last window to the end of the f
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -142,10 +143,8 @@ class ClassifierListener:
     def flush(self, timeout: float = 10.0) -> list[KeywordEvent]:
         """Wait for every submitted window and return the remaining events (end of a stream)."""
         for _, future, _, _ in list(self.pending):
-            try:
+            with contextlib.suppress(Exception):  # counted in _drain
                 future.result(timeout)
-            except Exception:  # counted in _drain
-                pass
         with self.lock:
             return self._drain()
 

@@ -51,8 +51,8 @@ def _thresholds(text: str) -> list[float]:
 
 
 def cmd_eval_keywords(args) -> int:
-    from sewstream.runtime import load_recognizer
     from sewstream.config import ConfigError
+    from sewstream.runtime import load_recognizer
 
     from . import evaluation as ev
     from .registry import KeywordRegistry

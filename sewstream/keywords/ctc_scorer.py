@@ -74,7 +74,7 @@ class KeywordGraph:
         return len(self.final_state)
 
     @classmethod
-    def compile(cls, keywords: list[list[list[int]]], vocab_size: int, blank: int) -> "KeywordGraph":
+    def compile(cls, keywords: list[list[list[int]]], vocab_size: int, blank: int) -> KeywordGraph:
         """``keywords[k]`` is a list of words, each a list of token ids (no blanks, no delimiters)."""
         if not keywords:
             raise ValueError("no keywords to compile")
@@ -115,11 +115,11 @@ class ViterbiState:
     frame: int = 0      # next frame to be scanned (global index)
 
     @classmethod
-    def fresh(cls, graph: KeywordGraph, frame: int = 0) -> "ViterbiState":
+    def fresh(cls, graph: KeywordGraph, frame: int = 0) -> ViterbiState:
         n = len(graph.emit)
         return cls(np.full(n, NEG, np.float32), np.zeros(n, np.int64), frame)
 
-    def copy(self) -> "ViterbiState":
+    def copy(self) -> ViterbiState:
         return ViterbiState(self.score.copy(), self.start.copy(), self.frame)
 
 

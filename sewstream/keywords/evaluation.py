@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -268,11 +269,11 @@ def _shorten(text: str, width: int) -> str:
 
 def format_table(rows: list[DetRow], hours: float) -> str:
     labels = list(rows[0].per_keyword) if rows else []
-    head = f"{'thr':>5} {'det%':>6} " + " ".join(f"{l[:8]:>8}" for l in labels) + f" {'FA':>5} {'FA/h':>8}"
+    head = f"{'thr':>5} {'det%':>6} " + " ".join(f"{label[:8]:>8}" for label in labels) + f" {'FA':>5} {'FA/h':>8}"
     lines = [head]
     for r in rows:
         lines.append(f"{r.threshold:5.2f} {100 * r.detection:6.1f} "
-                     + " ".join(f"{100 * r.per_keyword[l]:8.1f}" for l in labels)
+                     + " ".join(f"{100 * r.per_keyword[label]:8.1f}" for label in labels)
                      + f" {r.false_accepts:5d} {r.fa_per_hour:8.2f}")
     lines.append(f"(false accepts counted on {hours * 60:.1f} min of negative audio)")
     return "\n".join(lines)
@@ -357,10 +358,8 @@ def settle(stream, timeout: float = 60.0) -> None:
         if not futures:
             break
         for future in futures:
-            try:
+            with contextlib.suppress(CancelledError):
                 future.result(max(0.0, deadline - time.monotonic()))
-            except CancelledError:
-                pass
         if time.monotonic() > deadline:
             raise TimeoutError("the model worker did not finish the stream's jobs")
         time.sleep(0.0005)  # let the done-callbacks apply the results

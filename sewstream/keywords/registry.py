@@ -14,12 +14,12 @@ call, so running streams pick up a reload within one window.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 from pathlib import Path
 from typing import Any
-
 
 from sewstream.config import ConfigError, build, read_config_file
 
@@ -58,7 +58,7 @@ class KeywordRegistry:
             self.hooks = HookRunner(settings.hook_queue)
 
     @classmethod
-    def from_config(cls, config, recognizer=None, path: str | Path | None = None) -> "KeywordRegistry":
+    def from_config(cls, config, recognizer=None, path: str | Path | None = None) -> KeywordRegistry:
         """From a loaded ``Config`` (its ``keywords`` section); ``path`` is what reload() rereads."""
         return cls(config.section("keywords"), recognizer, path=path)
 
@@ -96,10 +96,8 @@ class KeywordRegistry:
         signal.signal(signal.SIGHUP, handler)
 
     def _reload_quietly(self) -> None:
-        try:
+        with contextlib.suppress(ConfigError):  # logged, and kept in last_error for /healthz-style reporting
             self.reload()
-        except ConfigError:
-            pass  # logged, and kept in last_error for /healthz-style reporting
 
     def _check(self, settings: KeywordSettings) -> None:
         """Everything that can be checked before use; raises ConfigError/KeywordError naming the entry."""
@@ -113,7 +111,7 @@ class KeywordRegistry:
             return
         frame_s = self.recognizer.geometry.seconds(1)
         model = None
-        for name, kws in keywords.items():
+        for kws in keywords.values():
             CompiledKeywords.build([k for k in kws if k.detector == "ctc"], self.recognizer.vocab,
                                    settings.provisional_margin, frame_s)
             classifier_kws = [k for k in kws if k.detector == "classifier"]

@@ -153,7 +153,7 @@ class KeywordSettings:
             out += [(f"keywords.streams.{stream}.keywords[{i}]", s) for i, s in enumerate(own.keywords)]
         return out if self.enabled else []
 
-    def resolve(self, spec: KeywordSpec, where: str = "keyword") -> "Keyword":
+    def resolve(self, spec: KeywordSpec, where: str = "keyword") -> Keyword:
         """A spec with every default filled in."""
         classifier = spec.detector == "classifier"
         threshold = spec.threshold if spec.threshold is not None else (

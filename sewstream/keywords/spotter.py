@@ -28,7 +28,7 @@ import numpy as np
 from sewstream.stream.decode import Vocabulary
 from sewstream.stream.events import KeywordEvent
 
-from .ctc_scorer import KeywordGraph, ViterbiState, boundary, phrase_tokens, emission_matrix, scan, to_score
+from .ctc_scorer import KeywordGraph, ViterbiState, boundary, emission_matrix, phrase_tokens, scan, to_score
 from .hooks import HookRunner
 from .settings import Keyword, KeywordError, KeywordSettings
 
@@ -65,7 +65,7 @@ class CompiledKeywords:
 
     @classmethod
     def build(cls, keywords: list[Keyword], vocab: Vocabulary, margin: float,
-              frame_seconds: float) -> "CompiledKeywords":
+              frame_seconds: float) -> CompiledKeywords:
         token_to_id = {t: i for i, t in vocab.id_to_token.items()}
         tokens = []
         for k in keywords:

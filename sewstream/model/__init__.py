@@ -5,9 +5,20 @@ This package knows nothing of audio devices, streams or servers: tensors in, ten
 
 from .checkpoint import ModelLoadError, describe_checkpoint, load_model, save_pretrained
 from .config import ConfigError, SEWConfig, SEWDConfig, config_from_dict, load_config
-from .modeling import (BaseOutput, ClassifierOutput, CTCOutput, SEWDForCTC, SEWDForSequenceClassification,
-                       SEWDModel, SEWForCTC, SEWForSequenceClassification, SEWModel, build_model, ctc_loss,
-                       num_parameters)
+from .modeling import (
+                       BaseOutput,
+                       ClassifierOutput,
+                       CTCOutput,
+                       SEWDForCTC,
+                       SEWDForSequenceClassification,
+                       SEWDModel,
+                       SEWForCTC,
+                       SEWForSequenceClassification,
+                       SEWModel,
+                       build_model,
+                       ctc_loss,
+                       num_parameters,
+)
 
 __all__ = [
     "SEWConfig", "SEWDConfig", "ConfigError", "config_from_dict", "load_config",

@@ -172,7 +172,7 @@ class SEWConfig:
 
     # ------------------------------------------------------------- (de)serialise
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SEWConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SEWConfig:
         data = dict(data)
         model_type = data.get("model_type", cls.model_type)
         if model_type != cls.model_type:
@@ -212,7 +212,7 @@ class SEWConfig:
     def to_json_file(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
-    def replace(self, **changes: Any) -> "SEWConfig":
+    def replace(self, **changes: Any) -> SEWConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 

@@ -16,8 +16,8 @@ import asyncio
 import itertools
 import logging
 import signal
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -67,7 +67,7 @@ class Server:
         self._stopped: asyncio.Event | None = None
 
     # ================================================================ lifecycle
-    async def start(self) -> "Server":
+    async def start(self) -> Server:
         """Listen, open daemon streams, warm up, then report ready. Raises on bad TLS/token/mic config."""
         s = self.settings
         self.token = s.resolved_token()
@@ -154,7 +154,7 @@ class Server:
                 await conn.drain()
         except TimeoutError:
             await conn.ws.close(1001, "server shutting down")
-        except Exception:  # noqa: BLE001 - a connection that broke while draining is closed anyway
+        except Exception:
             log.debug("drain failed", exc_info=True)
 
     async def serve_until_signal(self) -> None:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .protocol import ALL_GROUPS
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import ConnectionClosed
 
 from . import protocol
+from .engine import run_in_thread
 from .keepalive import Liveness, keepalive
 from .outbox import Outbox
-from .engine import run_in_thread
 from .protocol import End, Err, Finalize, ProtocolError, ReloadKeywords, Reset, Start, Subscribe, Unsubscribe
 from .session import Session
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class NativeConnection:
     kind = "native"
 
-    def __init__(self, server: "Server", ws) -> None:
+    def __init__(self, server: Server, ws) -> None:
         self.server, self.ws, self.settings = server, ws, server.settings
         self.session: Session | None = None
         self.subscriptions: set[str] = set()
@@ -95,7 +95,7 @@ class NativeConnection:
             self.error(exc.code, exc.message)
         except ConnectionClosed:
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the connection down
+        except Exception as exc:
             log.exception("internal error handling a message")
             self.error(Err.INTERNAL, f"internal error: {type(exc).__name__}")
 

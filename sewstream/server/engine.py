@@ -13,7 +13,7 @@ import asyncio
 import collections
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -134,7 +134,7 @@ async def run_in_thread(fn: Callable[[], object], name: str) -> object:
     def body() -> None:
         try:
             result = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:
             loop.call_soon_threadsafe(settle, exc, None)
         else:
             loop.call_soon_threadsafe(settle, None, result)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sewstream.audio.base import AudioSource
 from sewstream.stream.events import Event
@@ -39,7 +40,7 @@ POLL_S = 0.1
 
 
 class Channel:
-    def __init__(self, server: "Server", name: str, factory: Callable[[], AudioSource], *,
+    def __init__(self, server: Server, name: str, factory: Callable[[], AudioSource], *,
                  restart: bool = False, required: bool = True, retry_s: float = 0.0) -> None:
         self.server, self.name, self.factory = server, name, factory
         self.restart, self.required, self.retry_s = restart, required, retry_s
@@ -48,7 +49,7 @@ class Channel:
         self.history: collections.deque[tuple[int, str, str]] = collections.deque(
             maxlen=server.settings.history_size)
         self.evicted = 0                      # seq of the newest history entry pushed out
-        self.subscribers: dict["Outbox", frozenset[str]] = {}
+        self.subscribers: dict[Outbox, frozenset[str]] = {}
         self.state, self.message = "starting", ""
         self.source: AudioSource | None = None
         self.pump: Pump | None = None
@@ -60,7 +61,7 @@ class Channel:
         self.task: asyncio.Task | None = None
 
     @classmethod
-    def from_settings(cls, server: "Server", mic: "MicrophoneSettings") -> "Channel":
+    def from_settings(cls, server: Server, mic: MicrophoneSettings) -> Channel:
         if mic.file is not None:
             from sewstream.audio.file_source import FileSource
 
@@ -105,7 +106,7 @@ class Channel:
             if self.pump is None:
                 try:
                     self._open()
-                except Exception as exc:  # noqa: BLE001 - reported to subscribers, retried
+                except Exception as exc:
                     self._set_state("unavailable", str(exc))
                     log.warning("stream %r unavailable: %s", self.name, exc)
                     if self.retry_s <= 0 or not await self._sleep(self.retry_s):
@@ -180,7 +181,7 @@ class Channel:
             if event.type in types:
                 outbox.put(payload, droppable=droppable)
 
-    def subscribe(self, outbox: "Outbox", msg: Subscribe) -> None:
+    def subscribe(self, outbox: Outbox, msg: Subscribe) -> None:
         """Acknowledge, replay retained finals after ``resume_from``, then deliver live events."""
         new = outbox not in self.subscribers
         self.subscribers[outbox] = msg.events
@@ -198,7 +199,7 @@ class Channel:
         for payload in replay:
             outbox.put(payload)
 
-    def unsubscribe(self, outbox: "Outbox") -> bool:
+    def unsubscribe(self, outbox: Outbox) -> bool:
         if self.subscribers.pop(outbox, None) is None:
             return False
         self.server.metrics.subscribers.labels(self.name).dec()

@@ -42,7 +42,7 @@ def authorized(expected: str | None, request: Request) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def process_request(server: "Server", connection, request: Request) -> Response | None:
+def process_request(server: Server, connection, request: Request) -> Response | None:
     path = urlsplit(request.path).path
     if path == "/healthz":
         return connection.respond(200, "ok\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from websockets.exceptions import ConnectionClosed
 
@@ -69,5 +69,5 @@ def _buffered(ws) -> int:
     transport = getattr(ws, "transport", None)
     try:
         return transport.get_write_buffer_size() if transport is not None else 0
-    except Exception:  # noqa: BLE001 - a closing transport
+    except Exception:
         return 0

@@ -7,15 +7,16 @@ the engine's own counters at scrape time by a collector, so the hot paths pay no
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from sewstream.stream.worker import ModelWorker
     from sewstream.stream.rescore import FinalRescorer
+    from sewstream.stream.worker import ModelWorker
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -24,8 +25,8 @@ __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
 
 
 class Metrics:
-    def __init__(self, worker: "ModelWorker", capture_stats: Callable[[], dict[str, dict]],
-                 is_ready: Callable[[], bool], rescorer: "FinalRescorer | None" = None) -> None:
+    def __init__(self, worker: ModelWorker, capture_stats: Callable[[], dict[str, dict]],
+                 is_ready: Callable[[], bool], rescorer: FinalRescorer | None = None) -> None:
         r = self.registry = CollectorRegistry()
         self.connections = Gauge("sewstream_connections", "Open websocket connections", ["kind"], registry=r)
         self.sessions = Gauge("sewstream_sessions", "Client audio sessions in progress", ["kind"], registry=r)
@@ -63,8 +64,8 @@ class Metrics:
 class _EngineCollector:
     """Model-worker and capture numbers, read from the engine's counters at scrape time."""
 
-    def __init__(self, worker: "ModelWorker", capture_stats: Callable[[], dict[str, dict]],
-                 is_ready: Callable[[], bool], audio_seconds: Counter, rescorer: "FinalRescorer | None") -> None:
+    def __init__(self, worker: ModelWorker, capture_stats: Callable[[], dict[str, dict]],
+                 is_ready: Callable[[], bool], audio_seconds: Counter, rescorer: FinalRescorer | None) -> None:
         self.worker, self.capture_stats, self.is_ready = worker, capture_stats, is_ready
         self.audio_seconds, self.rescorer = audio_seconds, rescorer
 

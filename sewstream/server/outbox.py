@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from websockets.exceptions import ConnectionClosed
 
@@ -115,10 +116,8 @@ class Outbox:
         """Stop writing (queued messages are discarded) and wait for the writer task."""
         self.closed = True
         self.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: nothing left to report
-            pass
 
     async def _writer(self) -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 PROTOCOL_NAME = "sewstream"
 PROTOCOL_VERSION = 1
@@ -108,7 +108,7 @@ class ReloadKeywords:
     """Admin: reread the config's keyword lists (like SIGHUP), answered with ``keywords_reloaded``."""
 
 
-Message = Union[Subscribe, Unsubscribe, Start, Finalize, Reset, End, ReloadKeywords]
+Message = Subscribe | Unsubscribe | Start | Finalize | Reset | End | ReloadKeywords
 
 
 # ---------------------------------------------------------------------- parsing

@@ -68,7 +68,7 @@ class AudioFeed:
 
     source = "session"  # metrics label
 
-    def __init__(self, server: "Server", name: str, start: Start) -> None:
+    def __init__(self, server: Server, name: str, start: Start) -> None:
         self.server, self.name, self.start = server, name, start
         self.loop = asyncio.get_running_loop()
         self.paused = False                   # True while input waits for the model (keepalive knows)
@@ -172,7 +172,7 @@ class AudioFeed:
 class Session(AudioFeed):
     """A native-protocol session: events filtered, numbered and queued to the connection."""
 
-    def __init__(self, server: "Server", name: str, start: Start, outbox: "Outbox") -> None:
+    def __init__(self, server: Server, name: str, start: Start, outbox: Outbox) -> None:
         self.outbox = outbox
         self.seq = 0
         self.flush_requests = 0

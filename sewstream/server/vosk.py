@@ -44,7 +44,7 @@ REPLY_WAIT_S = 10.0  # longest a reply waits for the model before answering with
 class VoskFeed(AudioFeed):
     source = "vosk"
 
-    def __init__(self, server: "Server", name: str, start: Start) -> None:
+    def __init__(self, server: Server, name: str, start: Start) -> None:
         self.finals: collections.deque[Final] = collections.deque()
         self.partial = ""
         super().__init__(server, name, start)
@@ -74,7 +74,7 @@ def dumps(message: dict) -> str:
 class VoskConnection:
     kind = "vosk"
 
-    def __init__(self, server: "Server", ws) -> None:
+    def __init__(self, server: Server, ws) -> None:
         self.server, self.ws, self.settings = server, ws, server.settings
         self.sample_rate = float(self.settings.vosk_sample_rate)
         self.words = True

@@ -32,7 +32,7 @@ class Vocabulary:
     special: frozenset[int] = frozenset()
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> "Vocabulary":
+    def from_tokenizer(cls, tokenizer) -> Vocabulary:
         vocab = tokenizer.get_vocab()
         special = {vocab[t] for t in (tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token)
                    if t is not None and t in vocab}

@@ -27,7 +27,7 @@ class Geometry:
     sample_rate: int = 16000
 
     @classmethod
-    def of(cls, config) -> "Geometry":
+    def of(cls, config) -> Geometry:
         return cls(config.inputs_to_logits_ratio, config.receptive_field, config.squeeze_factor)
 
     def frames_in(self, num_samples: int) -> int:
@@ -72,7 +72,7 @@ class WindowSettings:
     @classmethod
     def from_seconds(cls, geometry: Geometry, chunk_s: float, left_s: float, right_s: float,
                      partial_every_s: float, partial_left_s: float = 0.0,
-                     partial_overlap_s: float = 0.0) -> "WindowSettings":
+                     partial_overlap_s: float = 0.0) -> WindowSettings:
         s = geometry.squeeze
 
         def frames(seconds: float, minimum: int) -> int:

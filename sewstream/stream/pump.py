@@ -27,7 +27,7 @@ class Pump:
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"pump-{stream.name}", daemon=True)
 
-    def start(self) -> "Pump":
+    def start(self) -> Pump:
         self.thread.start()
         return self
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ class Recognizer:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto", dtype: str | None = None,
-                        **kwargs) -> "Recognizer":
+                        **kwargs) -> Recognizer:
         dev = pick_device(device)
         if dtype is None:
             dtype = "float16" if dev.type == "cuda" else "float32"
@@ -75,7 +76,7 @@ class Recognizer:
         kwargs.setdefault("rescorer", self.rescorer)
         return Stream(name, self, settings, on_event, **kwargs)
 
-    def use_lm(self, decoder: "BeamSearchDecoder", max_pending: int = 32) -> None:
+    def use_lm(self, decoder: BeamSearchDecoder, max_pending: int = 32) -> None:
         """Re-decode every stream's finals with ``decoder`` (a word LM), on one rescorer thread."""
         if self.rescorer is not None:
             self.rescorer.close()

@@ -17,8 +17,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def decode_words(decoder: "BeamSearchDecoder", log_probs: np.ndarray, first_frame: int,
+def decode_words(decoder: BeamSearchDecoder, log_probs: np.ndarray, first_frame: int,
                  frame_seconds: float) -> list[Word]:
     """The beam search's words with stream times (seconds) for frames starting at ``first_frame``."""
     return [Word(w.word, round((first_frame + w.first_frame) * frame_seconds, 3),
@@ -62,7 +63,7 @@ class RescoreStats:
 
 
 class FinalRescorer:
-    def __init__(self, decoder: "BeamSearchDecoder", frame_seconds: float, max_pending: int = 32) -> None:
+    def __init__(self, decoder: BeamSearchDecoder, frame_seconds: float, max_pending: int = 32) -> None:
         self.decoder, self.frame_seconds = decoder, frame_seconds
         self.stats = RescoreStats()
         self.max_pending = max_pending

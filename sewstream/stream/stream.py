@@ -24,9 +24,10 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -101,11 +102,11 @@ class _Job:
 
 
 class Stream:
-    def __init__(self, name: str, recognizer: "Recognizer", settings: StreamSettings | None = None,
+    def __init__(self, name: str, recognizer: Recognizer, settings: StreamSettings | None = None,
                  on_event: Callable[[Event], None] | None = None,
                  frame_listeners: list[FrameListener] | None = None,
                  audio_listeners: list[AudioListener] | None = None,
-                 rescorer: "FinalRescorer | None" = None) -> None:
+                 rescorer: FinalRescorer | None = None) -> None:
         self.name, self.rec = name, recognizer
         self.rescorer = rescorer  # finals re-decoded with an LM (rescore.py); None: greedy finals
         self.settings = settings or StreamSettings()
@@ -253,7 +254,7 @@ class Stream:
         self.stats.events += 1
         self.outbox.append(event)
 
-    def _emit_all(self, events: "list[Event] | None") -> None:
+    def _emit_all(self, events: list[Event] | None) -> None:
         for event in events or ():
             event.stream = self.name
             self._emit(event)

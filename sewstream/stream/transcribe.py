@@ -9,13 +9,14 @@ model (CTC beam search, ``sewstream.text.beam_search``); the stream decodes gree
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .decode import Transcript, frame_posteriors
-from .endpoint import EndpointSettings, Endpointer, frame_energy_db
+from .endpoint import Endpointer, EndpointSettings, frame_energy_db
 from .events import Event, Final, Word
 from .recognizer import Recognizer
 from .rescore import decode_words, log_softmax
@@ -78,7 +79,7 @@ def utterance_cuts(audio: np.ndarray, rec: Recognizer, settings: EndpointSetting
 
 def transcribe_offline(rec: Recognizer, audio: np.ndarray, *, endpoint: EndpointSettings | None = None,
                        progress: Callable[[float], None] | None = None,
-                       decoder: "BeamSearchDecoder | None" = None) -> Result:
+                       decoder: BeamSearchDecoder | None = None) -> Result:
     """One forward pass per utterance (cut at silences); greedy CTC, or ``decoder``'s beam
     search with a language model."""
     g = rec.geometry

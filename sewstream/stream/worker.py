@@ -18,9 +18,9 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -56,7 +56,8 @@ class WorkerStats:
         return {"jobs": dict(self.jobs), "shed_partials": self.shed_partials, "batches": self.batches,
                 "batch_sizes": dict(sorted(self.batch_sizes.items())), "busy_seconds": round(self.busy_seconds, 3),
                 "busy_by_priority": {k: round(v, 3) for k, v in self.busy_by_priority.items()},
-                "errors": self.errors, "utilisation": round(self.busy_seconds / max(1e-9, time.monotonic() - self.started), 3)}
+                "errors": self.errors,
+                "utilisation": round(self.busy_seconds / max(1e-9, time.monotonic() - self.started), 3)}
 
 
 class ModelWorker:

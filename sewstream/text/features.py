@@ -23,9 +23,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ _INT16_SCALE = np.float32(1.0 / 32768.0)
 _PADDING_CHOICES = ("longest", "max_length", "do_not_pad")
 _RESAMPLE_NAME = f"{resample.__module__}.{resample.__name__}"
 
-AudioInput = Union[np.ndarray, torch.Tensor, Sequence[float], Sequence[Any]]
+AudioInput = np.ndarray | torch.Tensor | Sequence[float] | Sequence[Any]
 
 
 @dataclass

@@ -12,8 +12,8 @@ from __future__ import annotations
 import collections
 import gzip
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 LN10 = math.log(10.0)
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -36,7 +36,7 @@ class NgramLM:
         self._cache: dict[tuple[tuple[str, ...], str], float] = {}
 
     @classmethod
-    def load(cls, path: str | Path) -> "NgramLM":
+    def load(cls, path: str | Path) -> NgramLM:
         path = Path(path)
         if not path.is_file():
             raise LanguageModelError(f"language model {path}: no such file")
@@ -48,7 +48,7 @@ class NgramLM:
             raise LanguageModelError(f"language model {path}: cannot read it as ARPA text ({e})") from None
 
     @classmethod
-    def parse(cls, lines: Iterable[str], name: str = "<arpa>") -> "NgramLM":
+    def parse(cls, lines: Iterable[str], name: str = "<arpa>") -> NgramLM:
         probs: dict[tuple[str, ...], float] = {}
         backoffs: dict[tuple[str, ...], float] = {}
         section, order = None, 0

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, TypeVar, Union
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
 #: Keys that describe where files were loaded from, not the tokenizer: never re-saved.
 _LOADER_KEYS = frozenset({"tokenizer_file", "vocab_file", "name_or_path", "special_tokens_map_file"})
 
-TokenIds = Union[Sequence[int], np.ndarray, torch.Tensor]
+TokenIds = Sequence[int] | np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)

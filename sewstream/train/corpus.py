@@ -223,10 +223,10 @@ class SplitWriter:
         self.ids = {e["id"] for e in self.entries}
         self.end = self.entries[-1]["offset"] + self.entries[-1]["num_samples"] if self.entries else 0
         self.samples = sum(e["num_samples"] for e in self.entries)
-        self.pcm = open(self.pcm_path, "r+b" if self.pcm_path.exists() else "w+b")
+        self.pcm = open(self.pcm_path, "r+b" if self.pcm_path.exists() else "w+b")  # noqa: SIM115 (closed in close())
         self.pcm.truncate(self.end * 2)  # drop audio whose manifest line never made it
         self.pcm.seek(self.end * 2)
-        self.manifest = open(self.manifest_path, "a", encoding="utf-8")
+        self.manifest = open(self.manifest_path, "a", encoding="utf-8")  # noqa: SIM115
         self._since_sync = 0
 
     def _recover(self) -> list[dict]:

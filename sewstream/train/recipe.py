@@ -84,7 +84,7 @@ class Recipe:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "betas" in known:
             known["betas"] = tuple(known["betas"])

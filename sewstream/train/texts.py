@@ -153,9 +153,7 @@ class EvalFilter:
         padded = f" {text} "
         if any(e in padded for e in self.long):
             return False
-        if len(text.split()) >= self.min_words and any(padded in e for e in self.long):
-            return False
-        return True
+        return not (len(text.split()) >= self.min_words and any(padded in e for e in self.long))
 
 
 # --------------------------------------------------------------------------
@@ -203,9 +201,8 @@ def austen_raw() -> Iterator[str]:
         log.warning("Rscript not found: apt-get install r-cran-janeaustenr")
         return
     books = "emma mansfieldpark northangerabbey persuasion prideprejudice".split()
-    script = "suppressMessages(library(janeaustenr)); for (b in c(%s)) cat(get(b), sep='\\n')" % ",".join(
-        f"'{b}'" for b in books
-    )
+    names = ",".join(f"'{b}'" for b in books)
+    script = f"suppressMessages(library(janeaustenr)); for (b in c({names})) cat(get(b), sep='\\n')"
     try:
         out = subprocess.run(
             ["Rscript", "-e", script], capture_output=True, text=True, check=True, timeout=120
@@ -402,7 +399,8 @@ def command_phrases(rng: random.Random, count: int) -> Iterator[str]:
         ),
         lambda: f"set the temperature to {_number(rng)} degrees",
         lambda: f"what is the weather {rng.choice(['today', 'tomorrow', 'like'])} in {rng.choice(_PLACES)}",
-        lambda: f"{rng.choice(['open', 'close', 'lock', 'unlock'])} the {rng.choice(['door', 'window', 'garage', 'gate'])}",
+        lambda: f"{rng.choice(['open', 'close', 'lock', 'unlock'])} the "
+                f"{rng.choice(['door', 'window', 'garage', 'gate'])}",
         lambda: rng.choice(
             [
                 "volume up",

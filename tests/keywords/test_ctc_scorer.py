@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from sewstream.keywords.ctc_scorer import (KeywordGraph, ViterbiState, boundary, emission_matrix, occurrences,
-                                           phrase_tokens, scan, to_score)
+from sewstream.keywords.ctc_scorer import (
+    KeywordGraph,
+    ViterbiState,
+    boundary,
+    emission_matrix,
+    occurrences,
+    phrase_tokens,
+    scan,
+    to_score,
+)
 
 from .helpers import ID, TOKENS, frames, say
 

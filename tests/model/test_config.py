@@ -57,7 +57,8 @@ def test_label_maps_and_pos_att_string():
 @pytest.mark.parametrize("cls,kwargs,pattern", [
     (SEWConfig, dict(conv_stride=(5, 2)), r"conv_stride=\(5, 2\) is invalid: has 2 entries but conv_dim has 13"),
     (SEWConfig, dict(conv_kernel=(10,) * 12), r"conv_kernel=.* has 12 entries"),
-    (SEWConfig, dict(hidden_size=100, num_attention_heads=12), r"hidden_size=100 .* not divisible by num_attention_heads=12"),
+    (SEWConfig, dict(hidden_size=100, num_attention_heads=12),
+     r"hidden_size=100 .* not divisible by num_attention_heads=12"),
     (SEWConfig, dict(hidden_act="gelu_magic"), r"hidden_act='gelu_magic' is invalid: unknown activation"),
     (SEWConfig, dict(squeeze_factor=0), r"squeeze_factor=0 is invalid"),
     (SEWConfig, dict(squeeze_factor=1.5), r"squeeze_factor=1.5 is invalid"),

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 import sewstream.server  # noqa: F401 - registers the section
+from sewstream.audio.file_source import read_audio_file
 from sewstream.audio.pcm import PCMSource
 from sewstream.config import ConfigError, load_config
 from sewstream.server import Server, ServerSettings
-from sewstream.server.client import ClientOptions, run as run_client
-from sewstream.audio.file_source import read_audio_file
+from sewstream.server.client import ClientOptions
+from sewstream.server.client import run as run_client
 from sewstream.stream import StreamSettings, transcribe_streaming
 from tests.conftest import SPEECH_DIR
 

@@ -53,8 +53,8 @@ def test_subscribers_get_identical_sequences_and_resume_replays_finals(rec, mult
             assert ack["replayed"] == len(alone) - 1 and ack["missed"] is False
             replayed = [await recv_json(ws) for _ in range(ack["replayed"])]
             assert replayed == [m for m in events if m["type"] == "final" and m["seq"] > first]
-            for ws, _ in [*clients, (ws, None)]:
-                await ws.close()
+            for client in [*(c for c, _ in clients), ws]:
+                await client.close()
     run(main())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -10,8 +11,20 @@ import random
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import (close_code, finals, frame, int16, open_native, raw_connect, read_frames, recv_json, run,
-                       serving, session, thread_names)
+from .conftest import (
+    close_code,
+    finals,
+    frame,
+    int16,
+    open_native,
+    raw_connect,
+    read_frames,
+    recv_json,
+    run,
+    serving,
+    session,
+    thread_names,
+)
 
 LIMIT = 4096  # max_message_bytes in these tests
 
@@ -126,10 +139,8 @@ def test_malformed_input_is_answered_and_the_server_keeps_serving(rec, multi, al
                 pass
             # beyond the hard limit (4x) the websocket layer closes with 1009
             await ws.send(bytes(4 * LIMIT + 2))
-            try:
+            with contextlib.suppress(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 10)
-            except ConnectionClosed:
-                pass
             assert ws.close_code == 1009
             # clients that vanish mid-session
             for k in range(5):

@@ -12,8 +12,19 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from .conftest import close_code, finals, http_get, int16, open_native, raw_connect, read_frames, recv_json, run, \
-    serving, session
+from .conftest import (
+    close_code,
+    finals,
+    http_get,
+    int16,
+    open_native,
+    raw_connect,
+    read_frames,
+    recv_json,
+    run,
+    serving,
+    session,
+)
 
 
 async def closed_with(ws, timeout: float = 10.0) -> tuple[int, str]:

@@ -15,7 +15,7 @@ from .conftest import int16, run, serving
 async def vosk_client(url: str, pcm: bytes, rate: int = 16000, chunk_s: float = 0.2) -> tuple[list[dict], dict, int]:
     """What alphacep's websocket/test.py does: config, then send a chunk / read one reply, then eof."""
     async with connect(url, compression=None) as ws:
-        await ws.send('{ "config" : { "sample_rate" : %d } }' % rate)
+        await ws.send(json.dumps({"config": {"sample_rate": rate}}))
         size = int(rate * chunk_s) * 2
         replies = []
         for i in range(0, len(pcm), size):

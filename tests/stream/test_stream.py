@@ -24,7 +24,8 @@ def bursts(spec: list[tuple[float, float]], total: float, seed: int = 0) -> np.n
     for start, end in spec:
         n = int((end - start) * SR)
         t = np.arange(n) / SR
-        audio[int(start * SR): int(start * SR) + n] = (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + rng.standard_normal(n) * 0.3))
+        tone = 0.1 * np.sin(2 * np.pi * 220 * t) * (1 + rng.standard_normal(n) * 0.3)
+        audio[int(start * SR): int(start * SR) + n] = tone
     return audio
 
 
@@ -47,7 +48,8 @@ def run_stream(rec: Recognizer, audio: np.ndarray, *, push: int = 1600, settings
 
 
 def finals(events) -> list[tuple]:
-    return [(e.utterance, e.text, tuple((w.word, w.start, w.end) for w in e.words)) for e in events if e.type == "final"]
+    return [(e.utterance, e.text, tuple((w.word, w.start, w.end) for w in e.words))
+            for e in events if e.type == "final"]
 
 
 @pytest.fixture(params=["layer", "group"])

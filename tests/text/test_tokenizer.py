@@ -15,7 +15,7 @@ LIBRISPEECH_VOCAB = dict(VOCAB)  # the 32-character LibriSpeech wav2vec2 vocabul
 PAD, BOS, EOS, UNK, SEP = 0, 1, 2, 3, 4
 SPECIAL_IDS = [PAD, BOS, EOS, UNK]
 PLAIN_IDS = list(range(4, 32))  # letters, apostrophe and the word delimiter
-H, E, L, O, W, R, D = 11, 5, 15, 8, 18, 13, 14
+H, E, L, O, W, R, D = 11, 5, 15, 8, 18, 13, 14  # noqa: E741 (the letters they stand for)
 
 
 @pytest.fixture(scope="module")

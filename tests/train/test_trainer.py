@@ -53,7 +53,8 @@ def recipe(corpus) -> Recipe:
 
 def trainer(corpus, run_dir) -> Trainer:
     test = CorpusReader(corpus, "test")
-    evals = [EvalSet("synthetic-test", [test.audio(i) for i in range(len(test))], [test.text(i) for i in range(len(test))])]
+    audio, texts = [test.audio(i) for i in range(len(test))], [test.text(i) for i in range(len(test))]
+    evals = [EvalSet("synthetic-test", audio, texts)]
     return Trainer(recipe(corpus), run_dir, CorpusReader(corpus, "train"), evals, log=lambda _: None)
 
 
