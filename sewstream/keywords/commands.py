@@ -140,13 +140,13 @@ def _run(args, config, rec, registry, kset, ev) -> int:
     if not args.no_live and positives:
         # the operating point, unless it detects nothing (then the config's threshold)
         threshold = args.threshold or (op.threshold if op and op.detection > 0 else None)
-        report["live"] = _live(args, config, rec, registry, kset, ev, positives, negatives, threshold, say)
+        report["live"] = _live(args, config, rec, registry, kset, ev, positives, negatives, neg, threshold, say)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0
 
 
-def _live(args, config, rec, registry, kset, ev, positives, negatives, threshold, say) -> dict:
+def _live(args, config, rec, registry, kset, ev, positives, negatives, offline_negatives, threshold, say) -> dict:
     settings = kset.settings
     if threshold is not None:
         key = "threshold" if args.detector == "ctc" else "classifier_threshold"
@@ -174,16 +174,20 @@ def _live(args, config, rec, registry, kset, ev, positives, negatives, threshold
           f"{res.spotter_stats.get('fired_stable', 0)}; model time per provisional window "
           f"p50 {1000 * out['partial_window_compute_p50_s']:.0f} ms on this machine")
     if args.live_negatives_s > 0 and negatives:
-        chosen, total = [], 0.0
-        for c in negatives:
-            chosen.append(c)
-            total += c.seconds
-            if total >= args.live_negatives_s:
-                break
-        say(f"live-paced run over {total / 60:.1f} min of negatives ...")
+        chosen = ev.across_sources(negatives, args.live_negatives_s)
+        total = sum(c.seconds for c in chosen)
+        say(f"live-paced run over {total / 60:.1f} min of negatives from {len({c.source for c in chosen})} sets ...")
         neg = ev.live_run(rec, kset, chosen, listeners=factory, gap_s=0.3, stream_settings=config.stream)
         fa = len(neg.events)
+        # the same clips scored offline (whole-clip context, no provisional decisions): the streaming gap
+        ids = {id(c) for c in chosen}
+        same = [r for r in offline_negatives if id(r.clip) in ids]
+        at = threshold if threshold is not None else min(
+            (k.threshold or settings.threshold for k in kset.keywords), default=settings.threshold)
+        offline_fa = len(ev.strongest_false_accepts(same, kset, at, limit=None)) if args.detector == "ctc" else None
         out.update(live_negative_minutes=round(total / 60, 2), live_false_accepts=fa,
-                   live_fa_per_hour=fa / (total / 3600))
-        print(f"  live negatives: {fa} false accepts in {total / 60:.1f} min = {fa / (total / 3600):.1f}/h")
+                   live_fa_per_hour=fa / (total / 3600), offline_false_accepts_same_clips=offline_fa)
+        same_note = f" (offline on the same clips: {offline_fa})" if offline_fa is not None else ""
+        print(f"  live negatives: {fa} false accepts in {total / 60:.1f} min = {fa / (total / 3600):.1f}/h"
+              + same_note)
     return out

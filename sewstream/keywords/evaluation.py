@@ -331,6 +331,27 @@ class LiveResult:
     spotter_stats: dict = field(default_factory=dict)
 
 
+def across_sources(clips: list[Clip], seconds: float) -> list[Clip]:
+    """About ``seconds`` of ``clips``, taken in turn from each source (set) in their order, so a
+    short live run samples every negative set instead of only the first one given."""
+    by_source: dict[str, list[Clip]] = {}
+    for clip in clips:
+        by_source.setdefault(clip.source, []).append(clip)
+    queues = [iter(v) for v in by_source.values()]
+    chosen, total = [], 0.0
+    while queues and total < seconds:
+        for queue in list(queues):
+            clip = next(queue, None)
+            if clip is None:
+                queues.remove(queue)
+                continue
+            chosen.append(clip)
+            total += clip.seconds
+            if total >= seconds:
+                break
+    return chosen
+
+
 def layout(clips: list[Clip], kset: KeywordSet, gap_s: float = 1.0) -> tuple[np.ndarray, list[Placed]]:
     """Clips back to back with ``gap_s`` of silence before each (and after the last)."""
     gap = np.zeros(round(gap_s * SAMPLE_RATE), np.float32)

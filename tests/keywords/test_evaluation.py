@@ -135,3 +135,28 @@ def test_eval_keywords_command(tiny_ctc_dir, tmp_path, capsys):
     assert all(f["score"] >= 0.1 for f in data["strongest_false_accepts"])  # at the chosen threshold
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["eval-keywords", "--model", str(tiny_ctc_dir), "--keywords", "yes"]) == 2  # no data given
+
+
+def test_live_negatives_take_turns_across_sets():
+    a = [ev.Clip(f"a{i}", np.zeros(16000, np.float32), "", "set-a") for i in range(3)]
+    b = [ev.Clip("b0", np.zeros(16000, np.float32), "", "set-b")]
+    names = lambda clips: [c.name for c in clips]  # noqa: E731
+    assert names(ev.across_sources(a + b, 2.5)) == ["a0", "b0", "a1"]  # not the first set alone
+    assert names(ev.across_sources(a + b, 100)) == ["a0", "b0", "a1", "a2"]  # all, once each
+    assert ev.across_sources(a + b, 0) == []
+
+
+def test_eval_keywords_live_run_reports_the_offline_count_on_the_same_clips(tiny_ctc_dir, tmp_path, capsys):
+    from sewstream.cli import main
+
+    report = tmp_path / "det.json"
+    rc = main(["eval-keywords", "--model", str(tiny_ctc_dir), "--device", "cpu", "--keywords", "yes,no,down",
+               "--positives", str(DATA), "--negatives", str(DATA), "--live-negatives-s", "1",
+               "--plot", str(tmp_path / "det.png"), "--json", str(report), "--thresholds", "0.1:0.9:0.4"])
+    assert rc == 0
+    assert "(offline on the same clips:" in capsys.readouterr().out
+    live = json.loads(report.read_text())["live"]
+    assert live["live_negative_minutes"] > 0
+    assert isinstance(live["offline_false_accepts_same_clips"], int)
+    assert live["live_fa_per_hour"] == pytest.approx(live["live_false_accepts"] / (live["live_negative_minutes"] / 60),
+                                                     rel=0.01)
