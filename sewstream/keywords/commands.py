@@ -121,8 +121,7 @@ def _run(args, config, rec, registry, kset, ev) -> int:
     else:
         print(f"operating point (<= {args.max_fa_per_hour} FA/h): threshold {op.threshold:.2f}, "
               f"detection {100 * op.detection:.1f}%, {op.fa_per_hour:.2f} FA/h")
-    at = op.threshold if op else min((k.threshold or kset.settings.threshold for k in kset.keywords),
-                                     default=kset.settings.threshold)
+    at = op.threshold if op else _lowest_threshold(kset)
     every = ev.strongest_false_accepts(neg, kset, at, limit=None)
     strongest = every[:10]
     if strongest:
@@ -144,6 +143,11 @@ def _run(args, config, rec, registry, kset, ev) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0
+
+
+def _lowest_threshold(kset) -> float:
+    """The lowest threshold any keyword fires at under the config (a per-keyword one, or the section's)."""
+    return min((k.threshold or kset.settings.threshold for k in kset.keywords), default=kset.settings.threshold)
 
 
 def _live(args, config, rec, registry, kset, ev, positives, negatives, offline_negatives, threshold, say) -> dict:
@@ -182,8 +186,7 @@ def _live(args, config, rec, registry, kset, ev, positives, negatives, offline_n
         # the same clips scored offline (whole-clip context, no provisional decisions): the streaming gap
         ids = {id(c) for c in chosen}
         same = [r for r in offline_negatives if id(r.clip) in ids]
-        at = threshold if threshold is not None else min(
-            (k.threshold or settings.threshold for k in kset.keywords), default=settings.threshold)
+        at = threshold if threshold is not None else _lowest_threshold(kset)
         offline_fa = len(ev.strongest_false_accepts(same, kset, at, limit=None)) if args.detector == "ctc" else None
         out.update(live_negative_minutes=round(total / 60, 2), live_false_accepts=fa,
                    live_fa_per_hour=fa / (total / 3600), offline_false_accepts_same_clips=offline_fa)

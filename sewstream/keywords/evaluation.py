@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import time
@@ -337,18 +338,12 @@ def across_sources(clips: list[Clip], seconds: float) -> list[Clip]:
     by_source: dict[str, list[Clip]] = {}
     for clip in clips:
         by_source.setdefault(clip.source, []).append(clip)
-    queues = [iter(v) for v in by_source.values()]
     chosen, total = [], 0.0
-    while queues and total < seconds:
-        for queue in list(queues):
-            clip = next(queue, None)
-            if clip is None:
-                queues.remove(queue)
-                continue
-            chosen.append(clip)
-            total += clip.seconds
-            if total >= seconds:
-                break
+    for clip in (c for turn in itertools.zip_longest(*by_source.values()) for c in turn if c is not None):
+        if total >= seconds:
+            break
+        chosen.append(clip)
+        total += clip.seconds
     return chosen
 
 
