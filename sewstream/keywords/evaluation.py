@@ -409,27 +409,38 @@ def live_run(rec, kset: KeywordSet, clips: list[Clip], *, listeners: Callable[[]
             progress(i / SAMPLE_RATE)
     stream.end()
     settle(stream)
-    detections: dict[int, tuple[object, float]] = {}
-    false_accepts = []
-    labels = [k.label for k in kset.keywords]
-    for when, event in events:
-        match = None
-        for j, p in enumerate(placed):
-            if p.keyword is None or labels[p.keyword] != event.label:
-                continue
-            if p.start - match_slack_s <= event.end and event.start <= p.start + p.clip.seconds + match_slack_s:
-                match = j
-                break
-        if match is None:
-            false_accepts.append(event)
-        elif match not in detections:
-            detections[match] = (event, when - placed[match].speech_end)
-        # a second event on the same clip is a duplicate: the debounce failed
-        else:
-            false_accepts.append(event)
+    detections, false_accepts = match_events(events, placed, [k.label for k in kset.keywords], match_slack_s)
     spotter = next((f for f in stream.frame_listeners if hasattr(f, "stats") and hasattr(f.stats, "as_dict")), None)
     return LiveResult(placed, events, detections, false_accepts, len(audio) / SAMPLE_RATE, compute,
                       spotter.stats.as_dict() if spotter is not None else {})
+
+
+def match_events(events: list[tuple[float, object]], placed: list[Placed], labels: list[str],
+                 slack_s: float = 0.5) -> tuple[dict[int, tuple[object, float]], list]:
+    """Match ``(time, event)`` pairs to the placed clips of their keyword.
+
+    An event matches a clip of its label whose span, widened by ``slack_s``, overlaps the event's
+    span; of several, the one it overlaps most (a classifier's span is as wide as its windows, so
+    it can reach a neighbouring clip of the same word). Returns {clip index: (event, latency
+    after the clip's speech end)} and the events that match no clip or a clip already detected
+    (a failed debounce).
+    """
+    detections: dict[int, tuple[object, float]] = {}
+    false_accepts = []
+    for when, event in events:
+        best, best_overlap = None, -math.inf
+        for j, p in enumerate(placed):
+            if p.keyword is None or labels[p.keyword] != event.label:
+                continue
+            end = p.start + p.clip.seconds
+            overlap = min(event.end, end) - max(event.start, p.start)  # negative: the gap between them
+            if overlap >= -slack_s and overlap > best_overlap:
+                best, best_overlap = j, overlap
+        if best is None or best in detections:
+            false_accepts.append(event)
+        else:
+            detections[best] = (event, when - placed[best].speech_end)
+    return detections, false_accepts
 
 
 def percentile(values: list[float], q: float) -> float:

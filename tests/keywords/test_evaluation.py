@@ -160,3 +160,25 @@ def test_eval_keywords_live_run_reports_the_offline_count_on_the_same_clips(tiny
     assert isinstance(live["offline_false_accepts_same_clips"], int)
     assert live["live_fa_per_hour"] == pytest.approx(live["live_false_accepts"] / (live["live_negative_minutes"] / 60),
                                                      rel=0.01)
+
+
+def test_live_events_match_the_clip_they_overlap_most():
+    # two "yes" clips 1.6 s apart; a classifier-wide event span (0.75 s) reaching back within the
+    # slack of the first but lying mostly on the second belongs to the second
+    placed = [ev.Placed(clip("a", "YES", 0.6), 0, 1.0, 1.5), ev.Placed(clip("b", "YES", 0.6), 0, 2.6, 3.1),
+              ev.Placed(clip("c", "NO", 0.6), 1, 4.2, 4.7)]
+    Event = type("Event", (), {})
+
+    def event(label, start, end):
+        e = Event()
+        e.label, e.start, e.end = label, start, end
+        return e
+
+    events = [(1.8, event("yes", 1.1, 1.5)), (3.4, event("yes", 2.1, 2.85)), (3.5, event("yes", 2.4, 3.0)),
+              (4.0, event("no", 1.0, 1.5)), (6.0, event("yes", 6.0, 6.5))]
+    detections, false_accepts = ev.match_events(events, placed, ["yes", "no"], slack_s=0.5)
+    assert set(detections) == {0, 1}
+    assert detections[1][0] is events[1][1]
+    assert detections[1][1] == pytest.approx(3.4 - 3.1)  # latency after that clip's speech end
+    # the second event on clip b is a duplicate; "no" far from the NO clip and a lone "yes" match nothing
+    assert false_accepts == [events[2][1], events[3][1], events[4][1]]

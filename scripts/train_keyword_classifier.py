@@ -1,0 +1,184 @@
+"""Train a keyword classifier (SEW sequence classification) from synthetic speech.
+
+    python scripts/train_keyword_classifier.py --run /work/runs/kwc --corpus /work/data/corpus \\
+        --keywords yes,no,down,stop,go --steps 1500
+
+The backbone starts from the embedded default model (its first ``--layers`` layers), the
+conv feature encoder stays frozen, and a projector + mean-pool + linear head learns
+``keywords + _unknown_ + _silence_`` on one-second windows (sewstream.train.keyword_windows):
+keywords spoken alone by the corpus's *training* voices (TTS, cached in the run directory),
+other words, crops of keyword-free corpus sentences, and noise; all augmented like the
+corpus. Held-out voices and real recordings stay for ``sewstream eval-keywords
+--detector classifier --classifier RUN/model``. Checkpoints every ``--save-every`` steps;
+running the same command again resumes. Needs espeak-ng / flite / festival for the clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sewstream.defaults import resolve_model  # noqa: E402
+from sewstream.model import load_model  # noqa: E402
+from sewstream.text import FeatureExtractor  # noqa: E402
+from sewstream.train import tts  # noqa: E402
+from sewstream.train.batches import Prefetcher  # noqa: E402
+from sewstream.train.corpus import CorpusConfig, CorpusReader, split_voices  # noqa: E402
+from sewstream.train.keyword_model import classifier_from_ctc, lr_at  # noqa: E402
+from sewstream.train.keyword_windows import WindowSampler, keyword_free, window_augmenter  # noqa: E402
+
+# Other words for _unknown_: near neighbours of common keywords first (the false accepts
+# that matter), then everyday short words.
+OTHER_WORDS = """know now snow note nose toe tow dough though so show low yet yeah yell less mess
+guess bless dead town down gown crown done dawn top stock stomp step stoop shop got goat gone
+good grow glow ago oh no-one noon moon yo yellow yesterday downtown stopped going
+the and that have with this from they will would there their what about which when make like time
+just him take people into year your some could them see other than then look only come over think
+also back after use two how our work first well way even new want because any these give day most
+us cat dog bed bird tree house happy wow left right up off on one three four five six seven eight
+nine zero learn follow forward backward visual sheila marvin bed
+""".split()
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _synth(job: tuple[tts.Voice, str]) -> np.ndarray | None:
+    voice, text = job
+    try:
+        return tts.synthesize(voice, text)
+    except (tts.TTSError, tts.TTSUnavailable):
+        return None
+
+
+def make_clips(path: Path, keywords: list[str], voices: list[tts.Voice], per_keyword: int,
+               unknown_per_word: int, seed: int) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
+    """Clean TTS clips (cached in ``path``): keyword -> clips, and other-word clips."""
+    if path.exists():
+        data = np.load(path, allow_pickle=False)
+        spans, labels = data["spans"], [str(s) for s in data["labels"]]
+        clips = [data["audio"][a:b] for a, b in spans]
+    else:
+        rng = np.random.default_rng(seed)
+        others = [w for w in OTHER_WORDS if keyword_free(w.replace("-", " "), keywords)]
+        jobs = []
+        for text, count in [(k, per_keyword) for k in keywords] + [(w, unknown_per_word) for w in others]:
+            for _ in range(count):
+                v = voices[int(rng.integers(len(voices)))]
+                v = v.with_prosody(float(np.exp(rng.uniform(np.log(0.75), np.log(1.2)))),
+                                   float(np.exp(rng.uniform(np.log(0.85), np.log(1.18)))))
+                jobs.append((v, text.replace("-", " ")))
+        clips, labels = [], []
+        with Pool(2) as pool:
+            for i, audio in enumerate(pool.imap(_synth, jobs, chunksize=8)):
+                if audio is not None:
+                    clips.append(audio)
+                    labels.append(jobs[i][1] if jobs[i][1] in keywords else "_unknown_")
+                if (i + 1) % 500 == 0 or i + 1 == len(jobs):
+                    say(f"clips: {i + 1}/{len(jobs)}")
+        ends = np.cumsum([len(c) for c in clips])
+        spans = np.stack([ends - [len(c) for c in clips], ends], axis=1)
+        np.savez(path, audio=np.concatenate(clips), spans=spans, labels=np.array(labels))
+    by_keyword = {k: [c for c, lab in zip(clips, labels) if lab == k] for k in keywords}
+    return by_keyword, [c for c, lab in zip(clips, labels) if lab == "_unknown_"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="run directory (clips cache, checkpoints, model/)")
+    p.add_argument("--corpus", type=Path, required=True, help="the training corpus (keyword-free sentences)")
+    p.add_argument("--keywords", default="yes,no,down,stop,go")
+    p.add_argument("--init", type=Path, default=None, help="CTC checkpoint for the backbone (default: embedded)")
+    p.add_argument("--layers", type=int, default=6, help="backbone layers to keep")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--per-keyword", type=int, default=600, help="TTS clips per keyword")
+    p.add_argument("--per-other-word", type=int, default=12, help="TTS clips per other word")
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    keywords = [k.strip().lower() for k in args.keywords.split(",") if k.strip()]
+    labels = [*keywords, "_unknown_", "_silence_"]
+    args.run.mkdir(parents=True, exist_ok=True)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    (args.run / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+
+    corpus_config = CorpusConfig.from_json(json.loads((args.corpus / "config.json").read_text())["config"])
+    voices = split_voices(tts.list_voices(), corpus_config)["train"]
+    say(f"{len(voices)} training voices")
+    kw_clips, other_clips = make_clips(args.run / "clips.npz", keywords, voices, args.per_keyword,
+                                       args.per_other_word, args.seed)
+    say("clips: " + ", ".join(f"{k} {len(v)}" for k, v in kw_clips.items()) + f", other words {len(other_clips)}")
+    corpus = CorpusReader(args.corpus, "train")
+    sentences = [i for i in range(len(corpus)) if keyword_free(corpus.text(i), keywords)]
+    say(f"{len(sentences)}/{len(corpus)} corpus sentences are keyword-free")
+    pool_rng = np.random.default_rng(args.seed)
+    babble = [corpus.audio(int(i)) for i in pool_rng.choice(sentences, 100, replace=False)]
+    sampler = WindowSampler(kw_clips, other_clips, corpus.audio, sentences, window_augmenter(args.seed, babble))
+
+    ctc = load_model(args.init or resolve_model(None), dtype=torch.float32)
+    model = classifier_from_ctc(ctc, labels, min(args.layers, ctc.config.num_hidden_layers)).train()
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr, weight_decay=0.01)
+    ckpt, step = args.run / "last.pt", 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = int(state["step"])
+        say(f"resumed at step {step}")
+
+    def make(s: int):  # deterministic per step, so a resumed run sees the same batches
+        return sampler.batch(args.batch, np.random.default_rng([args.seed, s]))
+
+    prefetch = Prefetcher(make, step)
+    log = (args.run / "log.jsonl").open("a")
+    loss_avg = acc_avg = None
+    t0 = time.time()
+    try:
+        while step < args.steps:
+            x, y = prefetch.next()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, args.steps, args.lr)
+            out = model(torch.from_numpy(x), labels=torch.from_numpy(y))
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            acc = float((out.logits.argmax(-1) == torch.from_numpy(y)).float().mean())
+            loss_avg = out.loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * out.loss.item()
+            acc_avg = acc if acc_avg is None else 0.95 * acc_avg + 0.05 * acc
+            log.write(json.dumps({"step": step, "loss": round(out.loss.item(), 4), "acc": round(acc, 4),
+                                  "lr": lr_at(step - 1, args.steps, args.lr)}) + "\n")
+            if step % 20 == 0:
+                log.flush()
+                rate = (time.time() - t0) / 20
+                t0 = time.time()
+                say(f"step {step}/{args.steps} loss {loss_avg:.3f} acc {acc_avg:.3f} ({rate:.2f} s/step)")
+            if step % args.save_every == 0 or step == args.steps:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+    finally:
+        prefetch.close()
+        log.close()
+    out_dir = args.run / "model"
+    model.eval().save_pretrained(out_dir, dtype=torch.float16)
+    FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(out_dir)
+    say(f"wrote {out_dir} ({labels})")
+
+
+if __name__ == "__main__":
+    main()

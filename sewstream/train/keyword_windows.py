@@ -1,0 +1,123 @@
+"""Labelled one-second windows for training a keyword classifier (Speech Commands style).
+
+A window is one of: a keyword spoken alone, placed at a random offset (label = the keyword);
+an other word spoken alone, or a crop of a keyword-free sentence (``_unknown_``); noise only
+(``_silence_``). The clean clip is placed first and the whole window is augmented after, so
+noise, reverberation and gain cover the window evenly and padding never shows as digital
+zeros around the word (a cue the real stream would not give).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .augment import Augmenter, apply_gain, colored_noise, speed_perturb
+
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+
+
+def keyword_free(text: str, keywords: Sequence[str]) -> bool:
+    """True when no keyword occurs in ``text`` as a whole word (case-insensitive)."""
+    words = set(re.findall(r"[a-z']+", text.lower()))
+    return not any(all(w in words for w in k.lower().split()) for k in keywords)
+
+
+def place(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``clip`` at a random offset in ``n`` samples of silence (a random ``n`` of it if longer)."""
+    out = np.zeros(n, np.float32)
+    if len(clip) >= n:
+        start = int(rng.integers(0, len(clip) - n + 1))
+        out[:] = clip[start:start + n]
+    else:
+        start = int(rng.integers(0, n - len(clip) + 1))
+        out[start:start + len(clip)] = clip
+    return out
+
+
+def crop(audio: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A window of ``n`` samples from a sentence; it may hang over either end by up to half."""
+    start = int(rng.integers(-(n // 2), max(len(audio) - n // 2, -(n // 2) + 1)))
+    out = np.zeros(n, np.float32)
+    lo, hi = max(start, 0), min(start + n, len(audio))
+    if hi > lo:
+        out[lo - start:hi - start] = audio[lo:hi]
+    return out
+
+
+@dataclass(frozen=True)
+class WindowMix:
+    """Shares of each kind of window in a batch (the rest: keywords, evenly)."""
+
+    silence: float = 0.08
+    unknown_words: float = 0.2
+    unknown_sentences: float = 0.3
+    p_speed: float = 0.6                # chance a word clip is speed-perturbed (0.85-1.15) first
+
+
+class WindowSampler:
+    """Random labelled windows: ``sampler.batch(size, rng) -> (audio (B, n), label ids (B,))``.
+
+    ``keywords`` maps each keyword label to its clean clips; ``unknown_words`` are clean clips
+    of other words; ``sentence`` (i -> audio) with ``sentence_ids`` gives keyword-free sentences.
+    Labels are ordered keywords first, then ``_unknown_``, ``_silence_``.
+    """
+
+    def __init__(self, keywords: dict[str, list[np.ndarray]], unknown_words: list[np.ndarray],
+                 sentence, sentence_ids: Sequence[int], augment: Augmenter, *,
+                 window: int = 16000, mix: WindowMix = WindowMix()) -> None:
+        if not keywords or any(not clips for clips in keywords.values()):
+            raise ValueError("every keyword needs at least one clip")
+        if not unknown_words and not sentence_ids:
+            raise ValueError("no _unknown_ material: give other-word clips or keyword-free sentences")
+        self.keywords = keywords
+        self.labels = [*keywords, UNKNOWN, SILENCE]
+        self.unknown_words = unknown_words
+        self.sentence = sentence
+        self.sentence_ids = list(sentence_ids)
+        self.augment = augment
+        self.window = window
+        shares = [mix.silence, mix.unknown_words if unknown_words else 0.0,
+                  mix.unknown_sentences if self.sentence_ids else 0.0]
+        rest = 1.0 - sum(shares)
+        if rest <= 0:
+            raise ValueError(f"window mix {mix} leaves no room for keywords")
+        self.p_speed = mix.p_speed
+        self.kinds = ["silence", "unknown_word", "unknown_sentence", *keywords]
+        p = np.array(shares + [rest / len(keywords)] * len(keywords))
+        self.p = p / p.sum()
+
+    def window_for(self, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """One augmented window of ``kind`` and its label."""
+        n = self.window
+        if kind == "silence":  # noise at a random level, sometimes nearly nothing
+            x = colored_noise(n, rng, float(rng.uniform(0, 2)))
+            return apply_gain(x, float(rng.uniform(-75, -30)) - 10 * np.log10(np.mean(x ** 2) + 1e-12)), SILENCE
+        if kind == "unknown_sentence":
+            i = self.sentence_ids[int(rng.integers(len(self.sentence_ids)))]
+            x, label = crop(np.asarray(self.sentence(i), np.float32), n, rng), UNKNOWN
+        else:
+            clips, label = ((self.unknown_words, UNKNOWN) if kind == "unknown_word" else (self.keywords[kind], kind))
+            clip = clips[int(rng.integers(len(clips)))]
+            if rng.random() < self.p_speed:  # speed before placing, so the window keeps its length
+                clip = speed_perturb(clip, float(rng.uniform(0.85, 1.15)))
+            x = place(clip, n, rng)
+        x = self.augment(x, rng)
+        return (x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))), label
+
+    def batch(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        kinds = rng.choice(len(self.kinds), size=size, p=self.p)
+        audio, labels = [], []
+        for k in kinds:
+            x, label = self.window_for(self.kinds[int(k)], rng)
+            audio.append(x)
+            labels.append(self.labels.index(label))
+        return np.stack(audio).astype(np.float32), np.array(labels, np.int64)
+
+
+def window_augmenter(seed: int = 0, babble_pool: Sequence[np.ndarray] = ()) -> Augmenter:
+    """The corpus augmentation minus what would change the window's length (speed, padding)."""
+    return Augmenter(seed, babble_pool=babble_pool, p_speed=0.0, p_pad=0.0)
