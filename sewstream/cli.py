@@ -123,8 +123,10 @@ def cmd_transcribe(args) -> int:
 
 
 def cmd_listen(args) -> int:
+    from dataclasses import replace
+
     from sewstream.audio.mic import MicrophoneSource
-    from sewstream.keywords import keyword_listeners
+    from sewstream.keywords import keyword_listeners, parse_keywords
     from sewstream.stream.pump import Pump
 
     mic = MicrophoneSource(args.mic)  # fails fast, with a clear message, when there is no microphone
@@ -142,8 +144,10 @@ def cmd_listen(args) -> int:
 
     try:
         keywords = config.section("keywords")  # --keywords replaces its default list, keeping its thresholds
-        listeners = keyword_listeners(rec, args.keywords if args.keywords is not None else keywords,
-                                      stream="microphone", settings=keywords)
+        specs = keywords if args.keywords is None else parse_keywords(args.keywords)
+        if args.keywords is not None and args.detector:
+            specs = [replace(s, detector=args.detector) for s in specs]
+        listeners = keyword_listeners(rec, specs, stream="microphone", settings=keywords)
         stream = rec.stream("microphone", config.stream, on_event=show, **listeners)
         pump = Pump(mic.ring, stream)
         print(f"listening on {mic.device['name']!r} (Ctrl-C to stop)", file=sys.stderr)
@@ -186,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mic", metavar="DEVICE", help="input device index or name (see `sewstream devices`)")
     p.add_argument("--keywords", metavar="PHRASES",
                    help="print keyword triggers for these phrases, e.g. 'yes,no=0.7,hey sew' (phrase[=threshold])")
+    p.add_argument("--detector", choices=("ctc", "classifier"),
+                   help="detector for the --keywords phrases (default ctc; classifier: keywords.classifier.model, "
+                        "else the embedded yes/no/down/stop/go classifier)")
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("devices", help="list audio input devices")

@@ -116,7 +116,7 @@ class KeywordRegistry:
                                    settings.provisional_margin, frame_s)
             classifier_kws = [k for k in kws if k.detector == "classifier"]
             if classifier_kws:
-                model = model or self._model(settings.classifier.model)
+                model = model or self._model(settings.classifier.model_path())
                 ignored = {label.lower() for label in settings.classifier.ignore_labels}
                 for k in classifier_kws:
                     model.label_index(k)
@@ -158,9 +158,10 @@ class KeywordRegistry:
         with self.lock:
             settings = self.settings
         keywords = self.keywords(stream, "classifier")
-        if not keywords or not settings.classifier.model:
+        path = settings.classifier.model_path()
+        if not keywords or not path:
             return None, []
-        return self.models.get(settings.classifier.model), keywords
+        return self.models.get(path), keywords
 
     def listeners(self, stream: str | None = None) -> dict[str, list]:
         """Listeners for ``recognizer.stream(name, **registry.listeners(name))``.
@@ -174,7 +175,7 @@ class KeywordRegistry:
         spotter = KeywordSpotter(self.recognizer.vocab, self, settings=self.settings,
                                  frame_seconds=self.recognizer.geometry.seconds(1), stream=stream, hooks=self.hooks)
         frame, audio = [spotter], []
-        if self.settings.classifier.model:
+        if self.settings.classifier.model_path():
             listener = ClassifierListener(self.recognizer, lambda: self.classifier(stream), self.settings.classifier,
                                           stream=stream, hooks=self.hooks)
             frame.append(listener.on_frames)

@@ -83,11 +83,17 @@ class StreamKeywords:
 class ClassifierSettings:
     """A SEW / SEW-D sequence-classification model over sliding windows (detector: classifier)."""
 
-    model: str | None = None            # checkpoint directory; null: classifier keywords are an error
+    model: str | None = None            # checkpoint directory; null: the embedded keyword classifier
     window_s: float = 1.0               # audio per window (Speech Commands clips are 1 s)
     hop_s: float = 0.25                 # a window ends every hop_s of audio
     priority: Literal["stable", "partial"] = "stable"  # worker queue; partial jobs may be shed under load
     ignore_labels: list[str] = field(default_factory=lambda: ["_silence_", "_unknown_"])  # not keywords
+
+    def model_path(self) -> str | None:
+        """The configured checkpoint, else the one shipped with the package (None if neither)."""
+        from sewstream.defaults import embedded_keyword_classifier
+
+        return self.model or embedded_keyword_classifier()
 
     def validate(self) -> None:
         if self.window_s <= 0 or self.hop_s <= 0:
@@ -139,9 +145,10 @@ class KeywordSettings:
                     raise ValueError(f"{where}[{i}] repeats the {spec.detector} phrase {key[1]!r} "
                                      f"of {where}[{seen[key]}]")
                 seen[key] = i
-                if spec.detector == "classifier" and not self.classifier.model:
+                if spec.detector == "classifier" and not self.classifier.model_path():
                     raise ValueError(f"{where}[{i}] ({spec.phrase!r}) uses the classifier but "
-                                     "keywords.classifier.model is not set")
+                                     "keywords.classifier.model is not set (and this installation "
+                                     "has no embedded keyword classifier)")
 
     def entries(self, stream: str | None = None) -> list[tuple[str, KeywordSpec]]:
         """(config path, spec) of every keyword active on ``stream`` (None: the default list)."""

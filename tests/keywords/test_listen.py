@@ -53,3 +53,22 @@ def test_listen_rejects_a_phrase_the_model_cannot_spell(recognizer, monkeypatch,
     assert closed  # the model worker is shut down on the error path too
     err = capsys.readouterr().err
     assert "not in the model's vocabulary" in err and "Traceback" not in err
+
+
+def test_listen_detector_classifier_uses_the_embedded_classifier(recognizer, monkeypatch, capsys):
+    from pathlib import Path
+
+    from sewstream.defaults import embedded_keyword_classifier
+    from sewstream.keywords.evaluation import read_clips
+
+    if embedded_keyword_classifier() is None:
+        pytest.skip("this installation has no embedded keyword classifier")
+    clips = {c.name: c for c in read_clips(Path(__file__).resolve().parents[1] / "data" / "keywords")}
+    silence = np.zeros(8000, np.float32)
+    FileMicrophone.audio = np.concatenate([silence, clips["yes_us_m5"].audio, silence, silence])
+    monkeypatch.setattr("sewstream.audio.mic.MicrophoneSource", FileMicrophone)
+    monkeypatch.setattr(cli, "load_recognizer", lambda args: (load_config(None, args.set), recognizer))
+    monkeypatch.setattr(recognizer, "close", lambda: None)
+    assert cli.main(["listen", "--keywords", "yes,no", "--detector", "classifier"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("[keyword]")] == ["yes"]

@@ -179,7 +179,7 @@ def test_running_stream_picks_up_a_reload(rec):
     assert kw.label == "no" and kw.start > len(no) / 16000  # the second "no"
 
 
-def test_config_section_is_registered_and_checked(tmp_path):
+def test_config_section_is_registered_and_checked(monkeypatch, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", """
         keywords:
           default: [{phrase: "hey sew", label: wake, boost: 0.5}]
@@ -204,6 +204,11 @@ def test_config_section_is_registered_and_checked(tmp_path):
         keywords:
           default: [{phrase: "yes", detector: classifier}]
     """)
+    # no model configured: the embedded keyword classifier, if this installation has one
+    from sewstream import defaults
+
+    assert load_config(needs_model).section("keywords").classifier.model_path() == str(defaults.KEYWORD_CLASSIFIER_DIR)
+    monkeypatch.setattr(defaults, "KEYWORD_CLASSIFIER_DIR", tmp_path / "absent")
     with pytest.raises(ConfigError, match=r"keywords\.default\[0\].*classifier\.model is not set"):
         load_config(needs_model)
 

@@ -6,6 +6,7 @@ The model: ``SEWSTREAM_TEST_MODEL`` if set, else the embedded default model.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,20 @@ def test_keywords_on_tts_clips(trained):
         pytest.skip(f"the model transcribes none of the keyword clips ({text}); false-accept checks passed")
     for name, phrase in heard:  # said, and heard by the model: the spotter must find it
         assert phrase in hits[name], (name, text[name], hits[name])
+
+
+@pytest.mark.slow
+def test_embedded_classifier_on_tts_clips(trained):
+    """The shipped keyword classifier, with no model configured: each committed keyword clip
+    (held-out TTS voices) fires its own keyword once, and keyword-free speech fires nothing."""
+    from sewstream.defaults import embedded_keyword_classifier
+    from sewstream.keywords import KeywordSettings, parse_keywords
+
+    if embedded_keyword_classifier() is None:
+        pytest.skip("this installation has no embedded keyword classifier")
+    settings = KeywordSettings(default=[replace(s, detector="classifier") for s in parse_keywords("yes,no,down")])
+    clips = {c.name: c for c in read_clips(DATA)}
+    expected = {"yes_us_m5": ["yes"], "yes_flite_rms": ["yes"], "no_us_f3": ["no"], "down_gb_travis": ["down"],
+                "nothing_us_f3": [], "hey_sew_us_m5": []}
+    heard = {name: [e.label for e in spot(trained, padded(clips[name].audio), settings)] for name in expected}
+    assert heard == expected
