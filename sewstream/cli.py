@@ -129,6 +129,9 @@ def cmd_listen(args) -> int:
     from sewstream.keywords import keyword_listeners, parse_keywords
     from sewstream.stream.pump import Pump
 
+    if args.detector and args.keywords is None:
+        from sewstream.config import ConfigError
+        raise ConfigError("--detector applies to --keywords phrases; give --keywords too")
     mic = MicrophoneSource(args.mic)  # fails fast, with a clear message, when there is no microphone
     config, rec = load_recognizer(args)
     tty = sys.stdout.isatty()

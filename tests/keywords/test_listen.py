@@ -72,3 +72,9 @@ def test_listen_detector_classifier_uses_the_embedded_classifier(recognizer, mon
     assert cli.main(["listen", "--keywords", "yes,no", "--detector", "classifier"]) == 0
     out = capsys.readouterr().out
     assert [line.split()[1] for line in out.splitlines() if line.startswith("[keyword]")] == ["yes"]
+
+
+def test_listen_detector_without_keywords_is_an_error(capsys):
+    assert cli.main(["listen", "--detector", "classifier"]) == 2
+    err = capsys.readouterr().err
+    assert "--detector applies to --keywords" in err and "Traceback" not in err
