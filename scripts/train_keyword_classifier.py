@@ -35,19 +35,12 @@ from sewstream.train import tts  # noqa: E402
 from sewstream.train.batches import Prefetcher  # noqa: E402
 from sewstream.train.corpus import CorpusConfig, CorpusReader, split_voices  # noqa: E402
 from sewstream.train.keyword_model import classifier_from_ctc, lr_at  # noqa: E402
-from sewstream.train.keyword_windows import WindowSampler, keyword_free, window_augmenter  # noqa: E402
-
-# Other words for _unknown_: near neighbours of common keywords first (the false accepts
-# that matter), then everyday short words.
-OTHER_WORDS = """know now snow note nose toe tow dough though so show low yet yeah yell less mess
-guess bless dead town down gown crown done dawn top stock stomp step stoop shop got goat gone
-good grow glow ago oh no-one noon moon yo yellow yesterday downtown stopped going
-the and that have with this from they will would there their what about which when make like time
-just him take people into year your some could them see other than then look only come over think
-also back after use two how our work first well way even new want because any these give day most
-us cat dog bed bird tree house happy wow left right up off on one three four five six seven eight
-nine zero learn follow forward backward visual sheila marvin bed
-""".split()
+from sewstream.train.keyword_windows import (  # noqa: E402
+    WindowSampler,
+    keyword_free,
+    other_words,
+    window_augmenter,
+)
 
 
 def say(msg: str) -> None:
@@ -71,27 +64,27 @@ def make_clips(path: Path, keywords: list[str], voices: list[tts.Voice], per_key
         clips = [data["audio"][a:b] for a, b in spans]
     else:
         rng = np.random.default_rng(seed)
-        others = [w for w in OTHER_WORDS if keyword_free(w.replace("-", " "), keywords)]
+        others = other_words(keywords)
         jobs = []
         for text, count in [(k, per_keyword) for k in keywords] + [(w, unknown_per_word) for w in others]:
             for _ in range(count):
                 v = voices[int(rng.integers(len(voices)))]
                 v = v.with_prosody(float(np.exp(rng.uniform(np.log(0.75), np.log(1.2)))),
                                    float(np.exp(rng.uniform(np.log(0.85), np.log(1.18)))))
-                jobs.append((v, text.replace("-", " ")))
+                jobs.append((v, text))
         clips, labels = [], []
         with Pool(2) as pool:
             for i, audio in enumerate(pool.imap(_synth, jobs, chunksize=8)):
                 if audio is not None:
                     clips.append(audio)
-                    labels.append(jobs[i][1] if jobs[i][1] in keywords else "_unknown_")
+                    labels.append(jobs[i][1])
                 if (i + 1) % 500 == 0 or i + 1 == len(jobs):
                     say(f"clips: {i + 1}/{len(jobs)}")
         ends = np.cumsum([len(c) for c in clips])
         spans = np.stack([ends - [len(c) for c in clips], ends], axis=1)
         np.savez(path, audio=np.concatenate(clips), spans=spans, labels=np.array(labels))
     by_keyword = {k: [c for c, lab in zip(clips, labels) if lab == k] for k in keywords}
-    return by_keyword, [c for c, lab in zip(clips, labels) if lab == "_unknown_"]
+    return by_keyword, [c for c, lab in zip(clips, labels) if lab not in keywords]
 
 
 def main() -> None:

@@ -347,15 +347,22 @@ def across_sources(clips: list[Clip], seconds: float) -> list[Clip]:
     return chosen
 
 
-def layout(clips: list[Clip], kset: KeywordSet, gap_s: float = 1.0) -> tuple[np.ndarray, list[Placed]]:
-    """Clips back to back with ``gap_s`` of silence before each (and after the last)."""
-    gap = np.zeros(round(gap_s * SAMPLE_RATE), np.float32)
-    pieces, placed, t = [], [], 0.0
+def layout(clips: list[Clip], kset: KeywordSet, gap_s: float = 1.0, jitter_s: float = 0.0,
+           seed: int = 0) -> tuple[np.ndarray, list[Placed]]:
+    """Clips back to back with ``gap_s`` (plus up to ``jitter_s``, seeded) of silence before each.
+
+    The jitter keeps keyword ends from landing at a fixed phase of the stream's chunk or
+    window grid, which would make every trigger wait the same (lucky or unlucky) delay.
+    """
+    rng = np.random.default_rng(seed)
+    pieces, placed, t = [], [], 0
     for clip in clips:
-        pieces += [gap, clip.audio]
-        t += gap_s
-        placed.append(Placed(clip, kset.label_of(clip), t, t + speech_end(clip.audio)))
-        t += clip.seconds
+        gap = round((gap_s + rng.uniform(0.0, jitter_s)) * SAMPLE_RATE)
+        pieces += [np.zeros(gap, np.float32), clip.audio]
+        t += gap
+        start = t / SAMPLE_RATE
+        placed.append(Placed(clip, kset.label_of(clip), start, start + speech_end(clip.audio)))
+        t += len(clip.audio)
     pieces.append(np.zeros(round(2.5 * SAMPLE_RATE), np.float32))  # let the last windows run
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32), placed
 
@@ -383,10 +390,10 @@ def settle(stream, timeout: float = 60.0) -> None:
 
 
 def live_run(rec, kset: KeywordSet, clips: list[Clip], *, listeners: Callable[[], dict],
-             stream_settings=None, chunk_s: float = 0.02, gap_s: float = 1.0, match_slack_s: float = 0.5,
-             progress: Callable[[float], None] | None = None) -> LiveResult:
+             stream_settings=None, chunk_s: float = 0.02, gap_s: float = 1.0, gap_jitter_s: float = 0.5,
+             match_slack_s: float = 0.5, progress: Callable[[float], None] | None = None) -> LiveResult:
     """Stream ``clips`` (laid out with silence between) on a simulated clock; match events to clips."""
-    audio, placed = layout(clips, kset, gap_s)
+    audio, placed = layout(clips, kset, gap_s, gap_jitter_s)
     events: list[tuple[float, object]] = []
     stream = None
 

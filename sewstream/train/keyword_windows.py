@@ -26,6 +26,32 @@ def keyword_free(text: str, keywords: Sequence[str]) -> bool:
     return not any(all(w in words for w in k.lower().split()) for k in keywords)
 
 
+# Other words spoken alone for _unknown_: near neighbours of common keywords first (the false
+# accepts that matter), then everyday short words.
+OTHER_WORDS = """know now snow note nose toe tow dough though so show low yet yeah yell less mess
+guess bless dead town down gown crown done dawn top stock stomp step stoop shop got goat gone
+good grow glow ago oh no-one noon moon yo yellow yesterday downtown stopped going
+the and that have with this from they will would there their what about which when make like time
+just him take people into year your some could them see other than then look only come over think
+also back after use two how our work first well way even new want because any these give day most
+us cat dog bed bird tree house happy wow left right up off on one three four five six seven eight
+nine zero learn follow forward backward visual sheila marvin
+""".split()
+
+# Words a keyword sounds exactly like: an isolated "know" is the same audio as "no", so
+# labelling it _unknown_ only teaches the model to doubt every "no" (the first run missed all
+# of one held-out voice's "no" clips this way). They are never used as other words.
+HOMOPHONES = {"no": {"know"}, "right": {"write", "rite"}, "two": {"to", "too"}, "four": {"for"},
+              "eight": {"ate"}, "one": {"won"}}
+
+
+def other_words(keywords: Sequence[str]) -> list[str]:
+    """``OTHER_WORDS`` that are neither a keyword, nor contain one, nor sound exactly like one."""
+    sound_alike = set().union(*(HOMOPHONES.get(k.lower(), set()) for k in keywords))
+    texts = [w.replace("-", " ") for w in OTHER_WORDS if w not in sound_alike]
+    return [t for t in dict.fromkeys(texts) if keyword_free(t, keywords)]
+
+
 def place(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``clip`` at a random offset in ``n`` samples of silence (a random ``n`` of it if longer)."""
     out = np.zeros(n, np.float32)

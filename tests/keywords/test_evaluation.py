@@ -95,6 +95,21 @@ def test_speech_end():
     assert ev.speech_end(audio) == pytest.approx(0.6)
 
 
+def test_layout_places_clips_after_jittered_gaps():
+    ks = kset("yes")
+    word = np.concatenate([np.zeros(1600), 0.5 * np.ones(4800), np.zeros(1600)]).astype(np.float32)
+    clips = [ev.Clip(f"c{i}", word, "YES") for i in range(20)]
+    audio, placed = ev.layout(clips, ks, gap_s=1.0, jitter_s=0.5)
+    for p in placed:   # each start is where the clip's samples really are
+        i = round(p.start * 16000)
+        assert np.array_equal(audio[i:i + len(word)], word) and not audio[i - 1]
+    gaps = np.diff([p.start for p in placed]) - len(word) / 16000
+    assert (gaps >= 1.0).all() and (gaps <= 1.5).all() and np.ptp(gaps) > 0.2  # varied, within bounds
+    assert [p.start for p in ev.layout(clips, ks, gap_s=1.0, jitter_s=0.5)[1]] == [p.start for p in placed]
+    _, fixed = ev.layout(clips, ks, gap_s=1.0)
+    assert np.allclose(np.diff([p.start for p in fixed]), 1.0 + len(word) / 16000)
+
+
 def test_live_run_latency_on_a_simulated_clock(recognizer):
     # certain frames everywhere: this measures the spotter and the window grid. (Provisional
     # windows are not recomputed once more audio arrives, so a real model's unsure window-end
@@ -109,8 +124,9 @@ def test_live_run_latency_on_a_simulated_clock(recognizer):
     # feature blocks on the partial-window grid (0.24 s): with the default 0.32 s blocks some
     # provisional windows fall between blocks and the tail is seen every 0.48 s instead
     settings = StreamSettings(feature_block_s=0.24)
+    # (no gap jitter: the fake model reads levels on the 20 ms frame grid)
     res = ev.live_run(recognizer, ks, clips, listeners=lambda: keyword_listeners(recognizer, "yes,no"),
-                      stream_settings=settings)
+                      stream_settings=settings, gap_jitter_s=0.0)
     assert sorted(res.detections) == [0, 1] and res.false_accepts == []
     for event, latency in res.detections.values():
         # the word's audio ends 3 frames after its last letter; the boundary needs 5 frames of

@@ -13,6 +13,7 @@ from sewstream.train.keyword_windows import (
     WindowSampler,
     crop,
     keyword_free,
+    other_words,
     place,
     window_augmenter,
 )
@@ -128,3 +129,12 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="no room for keywords"):
         WindowSampler({"yes": [tone(0.4)]}, [tone(0.5)], lambda i: tone(1), [0], no_augment(),
                       mix=WindowMix(silence=0.5, unknown_words=0.3, unknown_sentences=0.2))
+
+
+def test_other_words_skip_keywords_and_their_homophones():
+    words = other_words(["no", "down"])
+    assert "know" not in words          # same sound as "no": would be label noise
+    assert "no one" not in words and "down" not in words and "downtown" in words
+    assert "now" in words and "gown" in words
+    assert len(words) == len(set(words))
+    assert "know" in other_words(["yes"])   # only a homophone of a chosen keyword is dropped
