@@ -76,9 +76,12 @@ class ClassifierModel:
                            f"it has {', '.join(self.labels)}")
 
     def classify(self, audio: np.ndarray) -> np.ndarray:
-        """Probabilities for one window, now (on the caller's thread; offline evaluation)."""
+        """Probabilities for one window (S,) or a batch of windows (B, S), now, on the caller's
+        thread (offline evaluation)."""
+        batch = torch.from_numpy(np.asarray(audio, np.float32))
         with torch.inference_mode():
-            return self._run(torch.from_numpy(np.asarray(audio, np.float32))[None])[0].numpy()
+            probs = self._run(batch if batch.ndim == 2 else batch[None]).numpy()
+        return probs if batch.ndim == 2 else probs[0]
 
 
 @dataclass

@@ -168,7 +168,7 @@ def score_clips(rec, kset: KeywordSet, clips: list[Clip], floor_score: float = 0
 
 
 def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[ClipScores], *,
-                      pad_s: float = 0.5) -> None:
+                      pad_s: float = 0.5, batch: int = 16) -> None:
     """Add classifier occurrences (sliding windows, patience) to ``out`` (same order as ``clips``).
 
     A run of consecutive windows where the keyword is the top label scores the minimum of its
@@ -180,8 +180,8 @@ def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[Clip
     for clip, result in zip(clips, out):
         audio = np.concatenate([pad, clip.audio, pad])
         ends = list(range(window, len(audio) + 1, hop)) or [len(audio)]
-        probs = np.stack([model.classify(np.pad(audio[max(0, e - window): e], (max(0, window - e), 0)))
-                          for e in ends])
+        windows = np.stack([np.pad(audio[max(0, e - window): e], (max(0, window - e), 0)) for e in ends])
+        probs = np.concatenate([model.classify(windows[i:i + batch]) for i in range(0, len(windows), batch)])
         for i, k in enumerate(kset.keywords):
             if k.detector != "classifier":
                 continue

@@ -68,6 +68,9 @@ def test_random_checkpoint_runs_on_the_worker(recognizer, random_classifier):
     via_worker = recognizer.worker.run(model.runner, torch.from_numpy(window)).numpy()
     np.testing.assert_allclose(via_worker, model.classify(window), atol=1e-5)
     assert via_worker.shape == (len(LABELS),) and abs(via_worker.sum() - 1) < 1e-5
+    batch = np.stack([window, 0.3 * window[::-1], np.zeros_like(window)])
+    singles = np.stack([model.classify(w) for w in batch])
+    np.testing.assert_allclose(model.classify(batch), singles, atol=1e-5)  # offline evaluation batches
 
 
 def test_windows_on_a_fixed_grid_and_patience(recognizer, tmp_path):
