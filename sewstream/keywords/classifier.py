@@ -8,9 +8,10 @@ turns finished results into events in window order. Results are collected on the
 push or window result of the stream (listeners can only return events when called), so an
 event may wait one push interval (~20-100 ms live) after its window is classified.
 
-A keyword fires when its label is the top label with probability >= threshold in
-``patience`` consecutive windows. The reported span is where the word must be if every one
-of those windows holds it: from the start of the last window to the end of the first.
+A keyword fires when its probability is >= threshold and above every other word label's
+(see :func:`keyword_support`) in ``patience`` consecutive windows. The reported span is
+where the word must be if every one of those windows holds it: from the start of the last
+window to the end of the first.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,24 @@ class ClassifierModel:
         return probs if batch.ndim == 2 else probs[0]
 
 
+def keyword_support(probs: np.ndarray, labels: list[str], ignore: Iterable[str]) -> np.ndarray:
+    """Each word label's probability where it beats every other word label, else 0 (``probs``:
+    (..., labels)); a keyword's window counts when this reaches its threshold.
+
+    Word labels are all but ``ignore`` (``_unknown_``, ``_silence_``). Those do not compete: a
+    window that is half "no", half "_unknown_" is a doubtful "no", not evidence against it, so
+    the threshold alone sets the trade-off, also below 0.5. Other words do compete (a window
+    the model calls "go" is not a "no" at any threshold).
+    """
+    skip = {label.lower() for label in ignore}
+    words = np.array([label.lower() not in skip for label in labels])
+    masked = np.where(words, probs, 0.0)
+    return np.where(masked >= masked.max(axis=-1, keepdims=True), masked, 0.0)
+
+
 @dataclass
 class _Run:
-    """Consecutive windows where one keyword was the confident top label."""
+    """Consecutive windows where one keyword was the confident top word label."""
 
     count: int = 0
     first_end: int = 0      # end sample of the run's first window
@@ -179,11 +195,11 @@ class ClassifierListener:
     def _window(self, end: int, probs: np.ndarray | None, model: ClassifierModel,
                 keywords: list[Keyword]) -> list[KeywordEvent]:
         out = []
-        top = -1 if probs is None else int(np.argmax(probs))
+        support = None if probs is None else keyword_support(probs, model.labels, self.settings.ignore_labels)
         for keyword in keywords:
             index = model.label_index(keyword)
             run = self.runs.setdefault(keyword.label, _Run())
-            if top != index or probs[index] < keyword.threshold:
+            if support is None or support[index] == 0 or support[index] < keyword.threshold:
                 self.runs[keyword.label] = _Run()  # the run is broken (a lost window breaks it too)
                 continue
             if run.count == 0:

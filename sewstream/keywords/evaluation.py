@@ -28,6 +28,7 @@ import numpy as np
 
 from sewstream.stream.endpoint import frame_energy_db
 
+from .classifier import keyword_support
 from .ctc_scorer import occurrences, to_score
 from .settings import Keyword, KeywordSettings
 from .spotter import CompiledKeywords
@@ -171,7 +172,7 @@ def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[Clip
                       pad_s: float = 0.5, batch: int = 16) -> None:
     """Add classifier occurrences (sliding windows, patience) to ``out`` (same order as ``clips``).
 
-    A run of consecutive windows where the keyword is the top label scores the minimum of its
+    A run of consecutive windows where the keyword is the top word label scores the minimum of its
     best ``patience`` consecutive probabilities (it fires at a threshold iff all of them reach it).
     """
     c = kset.settings.classifier
@@ -182,11 +183,12 @@ def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[Clip
         ends = list(range(window, len(audio) + 1, hop)) or [len(audio)]
         windows = np.stack([np.pad(audio[max(0, e - window): e], (max(0, window - e), 0)) for e in ends])
         probs = np.concatenate([model.classify(windows[i:i + batch]) for i in range(0, len(windows), batch)])
+        support = keyword_support(probs, model.labels, c.ignore_labels)
         for i, k in enumerate(kset.keywords):
             if k.detector != "classifier":
                 continue
             j = model.label_index(k)
-            hit = np.where(probs.argmax(1) == j, probs[:, j], 0.0)
+            hit = support[:, j]
             p = k.patience
             if len(hit) < p:
                 continue

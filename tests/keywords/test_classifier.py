@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sewstream.keywords import KeywordError, KeywordRegistry, KeywordSettings
-from sewstream.keywords.classifier import ClassifierListener, ClassifierModel
+from sewstream.keywords.classifier import ClassifierListener, ClassifierModel, keyword_support
 from sewstream.keywords.evaluation import settle
 
 from ..conftest import TINY_CTC
@@ -100,9 +100,11 @@ def test_threshold_and_label_mapping(recognizer, tmp_path):
 
 def bare_listener() -> ClassifierListener:
     from sewstream.keywords.classifier import ClassifierStats
+    from sewstream.keywords.settings import ClassifierSettings
 
     listener = ClassifierListener.__new__(ClassifierListener)  # the decision logic alone, no worker
     listener.window, listener.runs, listener.fired, listener.hooks = 16000, {}, {}, None
+    listener.settings = ClassifierSettings()
     listener.stream_name, listener.stats = "x", ClassifierStats()
     return listener
 
@@ -110,10 +112,6 @@ def bare_listener() -> ClassifierListener:
 @pytest.mark.parametrize("cooldown_s, fired_at", [(0.0, [3, 7, 12]), (1.0, [3, 12])])
 def test_patience_runs_break_and_refire(cooldown_s, fired_at):
     from sewstream.keywords.settings import Keyword
-
-    class Model:
-        def label_index(self, keyword):
-            return LABELS.index(keyword.phrase)
 
     listener = bare_listener()
     kw = Keyword(label="yes", phrase="yes", detector="classifier", threshold=0.8, patience=2, cooldown_s=cooldown_s)
@@ -128,6 +126,31 @@ def test_patience_runs_break_and_refire(cooldown_s, fired_at):
     # suppresses it; 11-12 come well after
     assert fired == fired_at
     assert listener.stats.suppressed == (1 if cooldown_s else 0)
+
+
+class Model:
+    labels = LABELS
+
+    def label_index(self, keyword):
+        return LABELS.index(keyword.phrase)
+
+
+def test_keyword_support_lets_fillers_not_other_words_outvote_a_keyword():
+    #                   _silence_ _unknown_ yes   no    up    down
+    probs = np.array([[0.0, 0.6, 0.35, 0.05, 0.0, 0.0],    # doubtful "yes": _unknown_ above it
+                      [0.0, 0.1, 0.35, 0.55, 0.0, 0.0],    # "no" beats "yes"
+                      [0.5, 0.5, 0.0, 0.0, 0.0, 0.0]])     # no word at all
+    support = keyword_support(probs, LABELS, ["_silence_", "_unknown_"])
+    np.testing.assert_allclose(support, [[0, 0, 0.35, 0, 0, 0], [0, 0, 0, 0.55, 0, 0], [0] * 6])
+    # through the listener: "yes" at threshold 0.3 fires on two doubtful windows, not at 0.4,
+    # and never while "no" is above it
+    from sewstream.keywords.settings import Keyword
+
+    for threshold, rows, want in [(0.3, [0, 0], 1), (0.4, [0, 0], 0), (0.3, [0, 1], 0)]:
+        listener = bare_listener()
+        kw = Keyword(label="yes", phrase="yes", detector="classifier", threshold=threshold, patience=2)
+        events = [e for i, r in enumerate(rows) for e in listener._window(16000 + i * 4000, probs[r], Model(), [kw])]
+        assert len(events) == want, (threshold, rows)
 
 
 def test_bad_classifier_entries_are_named(recognizer, random_classifier, tiny_ctc_dir):
