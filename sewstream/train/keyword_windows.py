@@ -39,8 +39,8 @@ nine zero learn follow forward backward visual sheila marvin
 """.split()
 
 # Words a keyword sounds exactly like: an isolated "know" is the same audio as "no", so
-# labelling it _unknown_ only teaches the model to doubt every "no" (the first run missed all
-# of one held-out voice's "no" clips this way). They are never used as other words.
+# labelling it _unknown_ only teaches the model to doubt every "no" (contradictory labels).
+# They are never used as other words; in a sentence the context tells them apart.
 HOMOPHONES = {"no": {"know"}, "right": {"write", "rite"}, "two": {"to", "too"}, "four": {"for"},
               "eight": {"ate"}, "one": {"won"}}
 
