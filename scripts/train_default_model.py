@@ -3,6 +3,7 @@
 
     python scripts/build_corpus.py --out /work/data/corpus --hours 30      # once
     python scripts/train_default_model.py --run runs/default --minutes 240  # resumable
+    python scripts/train_default_model.py --run runs/more --init-from sewstream/assets/default-model
 
 Re-running the same command resumes from runs/default/last.pt. The best model so far
 (by held-out synthetic CER) is exported to runs/default/best/ in Hugging Face layout;
@@ -13,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+import torch
+
 from sewstream.audio.transcribed import load_transcribed
+from sewstream.model.config import ConfigError, load_config
 from sewstream.train.corpus import CorpusReader
 from sewstream.train.recipe import Recipe
 from sewstream.train.trainer import EvalSet, Trainer, revise_run
@@ -46,6 +51,13 @@ def main() -> int:
                     help="real recordings evaluated at every eval (never trained on)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="override a recipe field for a NEW run, e.g. --set lr=5e-4")
+    ap.add_argument("--init-from", metavar="DIR",
+                    help="start a NEW run from an exported checkpoint's weights, e.g. sewstream/assets/default-model "
+                         "(the shipped model: run directories do not survive a machine change); all its layers are "
+                         "on from step 0 and the learning rate re-warms (Recipe.warm_started; --set still wins)")
+    ap.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu, cuda, cuda:N")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes building batches (default: 0 on cpu, one per core less one on a GPU)")
     ap.add_argument("--revise", action="append", default=[], metavar="KEY=JSON",
                     help="change a recipe field of an EXISTING, stopped run from its last checkpoint on (e.g. shorten "
                          "total_steps to fit the compute left); recorded in recipe.json and log.jsonl")
@@ -56,12 +68,22 @@ def main() -> int:
         recipe = Recipe.from_dict(json.loads((run / "recipe.json").read_text()))
         if args.set:
             print("note: --set is ignored when resuming; the run's recipe.json wins (see --revise)", file=sys.stderr)
+        if args.init_from:
+            ap.error(f"--init-from starts a new run, but {run} exists "
+                     "(resume it without --init-from, or pick a new --run)")
         if args.revise:
             recipe = revise_run(run, [parse_field(ap, item) for item in args.revise], log=print)
     else:
         if args.revise:
             ap.error("--revise changes an existing run; use --set for a new one")
         recipe = Recipe()
+        if args.init_from:
+            try:
+                layers = load_config(args.init_from).num_hidden_layers
+            except (ConfigError, OSError) as exc:
+                ap.error(f"--init-from {args.init_from}: {exc}")
+            recipe = recipe.warm_started(layers)
+            recipe.init_from = str(Path(args.init_from).resolve())
         for key, value in (parse_field(ap, item) for item in args.set):
             setattr(recipe, key, value)
     if args.corpus:
@@ -77,7 +99,11 @@ def main() -> int:
         eval_sets.append(EvalSet("real", [c.audio for c in clips], [c.text for c in clips]))
     print(f"train: {len(train)} utterances; eval: " + ", ".join(f"{s.name} ({len(s.texts)})" for s in eval_sets),
           flush=True)
-    Trainer(recipe, run, train, eval_sets, log=lambda m: print(m, flush=True),
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    workers = args.workers if args.workers is not None else (0 if device.type == "cpu" else max(1, os.cpu_count() - 1))
+    print(f"device {device}, {workers} batch workers", flush=True)
+    Trainer(recipe, run, train, eval_sets, log=lambda m: print(m, flush=True), device=device, workers=workers,
             reload_train=lambda: CorpusReader(recipe.corpus, "train")).run(args.steps, args.minutes)
     return 0
 

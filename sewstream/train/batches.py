@@ -7,9 +7,12 @@ no sampler state to save.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,12 +89,38 @@ class Batcher:
         return Batch(step, x, mask, y, sum(map(len, audios)) / SAMPLE_RATE)
 
 
-class Prefetcher:
-    """Builds the next few batches on a background thread (bounded queue)."""
+_make: Callable[[int], Batch] | None = None  # what a forked batch worker builds with
 
-    def __init__(self, make: Callable[[int], Batch], first_step: int, depth: int = 3) -> None:
+
+def _init_worker(make: Callable[[int], Batch]) -> None:
+    global _make
+    _make = make
+    torch.set_num_threads(1)  # one process per core already
+
+
+def _build(step: int) -> Batch:
+    assert _make is not None
+    return _make(step)
+
+
+class Prefetcher:
+    """Builds the next few batches ahead of the training loop: on one background thread
+    (bounded queue), or with ``workers`` > 0 in that many forked processes, for a GPU that
+    consumes batches faster than one core augments them. A batch is a pure function of its
+    step, so the order and content are the same either way."""
+
+    def __init__(self, make: Callable[[int], Batch], first_step: int, depth: int = 3, workers: int = 0) -> None:
         self.make, self.queue = make, queue.Queue(maxsize=depth)
         self.stopped = threading.Event()
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            # fork: the workers inherit ``make`` (corpus map, augmenter) instead of unpickling it
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                            initializer=_init_worker, initargs=(make,))
+            self.pending: deque[Future] = deque(self.pool.submit(_build, first_step + i)
+                                                for i in range(max(depth, 2 * workers)))
+            self.next_step = first_step + len(self.pending)
+            return
         self.thread = threading.Thread(target=self._run, args=(first_step,), daemon=True, name="batches")
         self.thread.start()
 
@@ -110,6 +139,11 @@ class Prefetcher:
             step += 1
 
     def next(self) -> Batch:
+        if self.pool is not None:
+            batch = self.pending.popleft().result()
+            self.pending.append(self.pool.submit(_build, self.next_step))
+            self.next_step += 1
+            return batch
         item = self.queue.get()
         if isinstance(item, BaseException):
             raise item
@@ -119,4 +153,7 @@ class Prefetcher:
         """Stop and wait for the thread: one still inside torch when the interpreter exits
         aborts the process ("terminate called without an active exception", exit 134)."""
         self.stopped.set()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            return
         self.thread.join(timeout_s)

@@ -73,9 +73,21 @@ class Recipe:
     eval_every: int = 500
     eval_utterances: int = 200
     real_speech_dir: str | None = None  # evaluated (never trained on) at every eval
+    # a new run may start from an exported checkpoint's weights (e.g. the shipped model: a
+    # run directory does not survive a machine change, the package does); see warm_start
+    init_from: str | None = None
     checkpoint_every_s: float = 600.0
     log_every: int = 25
     threads: int = 2
+
+    def warm_started(self, source_layers: int) -> Recipe:
+        """This recipe for a run that starts from a trained checkpoint (``init_from``): the
+        model has left the CTC blank plateau, so every loaded layer is on from step 0, the
+        curriculum and augmentation start in full, and the learning rate re-warms to half the
+        from-scratch peak (the shipped model ended at the cosine floor)."""
+        return Recipe.from_dict({**self.to_dict(), "depth_schedule": [[0, source_layers]],
+                                 "curriculum_steps": 1, "augment_from_step": 0, "augment_ramp_steps": 1,
+                                 "spec_augment_from_step": 0, "warmup_steps": 200, "lr": self.lr / 2})
 
     def model_config(self) -> SEWConfig:
         return SEWConfig(**self.architecture)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sewstream.model import SEWForCTC, build_model
+from sewstream.model import SEWForCTC, build_model, load_model
 from sewstream.text import CTCTokenizer, FeatureExtractor
 from sewstream.text.metrics import ErrorRate, cer, wer
 
@@ -71,6 +71,25 @@ def fresh_model(recipe: Recipe) -> SEWForCTC:
     return model
 
 
+def warm_start(model: SEWForCTC, source: str | Path) -> list[str]:
+    """Copy an exported checkpoint's weights into ``model`` (the recipe's architecture).
+
+    Every tensor of the source must exist in the model with the same shape; the model's
+    transformer layers a shallower export lacks keep their near-identity init, as if
+    progressive depth had not reached them yet. Returns the names left untouched.
+    """
+    loaded = load_model(source).state_dict()
+    own = model.state_dict()
+    for name, tensor in loaded.items():
+        if name not in own:
+            raise ValueError(f"init_from {source}: tensor {name!r} has no place in the recipe's architecture")
+        if own[name].shape != tensor.shape:
+            raise ValueError(f"init_from {source}: {name!r} is {tuple(tensor.shape)} there, "
+                             f"{tuple(own[name].shape)} in the recipe's architecture")
+    model.load_state_dict(loaded, strict=False)
+    return [name for name in own if name not in loaded]
+
+
 def tokenizer() -> CTCTokenizer:
     return CTCTokenizer(dict(VOCAB), frame_seconds=0.02)
 
@@ -81,6 +100,7 @@ def greedy_decode(model: SEWForCTC, audios: list[np.ndarray], tok: CTCTokenizer,
     order = sorted(range(len(audios)), key=lambda i: len(audios[i]))
     texts: dict[int, str] = {}
     model.eval()
+    device = next(model.parameters()).device
     with torch.inference_mode():
         for start in range(0, len(order), batch):
             rows = order[start:start + batch]
@@ -90,8 +110,9 @@ def greedy_decode(model: SEWForCTC, audios: list[np.ndarray], tok: CTCTokenizer,
             for r, i in enumerate(rows):
                 x[r, : len(audios[i])] = torch.from_numpy(audios[i])
                 mask[r, : len(audios[i])] = 1
-            ids = model(x, attention_mask=mask).logits.argmax(-1)
-            frames = model.frame_lengths(mask.sum(-1))
+            x, mask = x.to(device), mask.to(device)
+            ids = model(x, attention_mask=mask).logits.argmax(-1).cpu()
+            frames = model.frame_lengths(mask.sum(-1)).cpu()
             for r, i in enumerate(rows):
                 texts[i] = tok.decode(ids[r, : frames[r]].tolist())
     out = [texts[i] for i in range(len(audios))]
@@ -122,13 +143,19 @@ def revise_run(run_dir: str | Path, changes: list[tuple[str, object]],
 class Trainer:
     def __init__(self, recipe: Recipe, run_dir: str | Path, train: Utterances,
                  eval_sets: list[EvalSet], log: Callable[[str], None] = print,
-                 reload_train: Callable[[], Utterances] | None = None) -> None:
+                 reload_train: Callable[[], Utterances] | None = None, device: str | torch.device = "cpu",
+                 workers: int = 0) -> None:
         self.recipe, self.run_dir, self.train, self.eval_sets, self.say = recipe, Path(run_dir), train, eval_sets, log
         self.reload_train = reload_train  # a corpus still being built: picked up again at each eval
+        self.device, self.workers = torch.device(device), workers  # workers: batch-building processes
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(recipe.threads)
         self.tok = tokenizer()
         self.model = fresh_model(recipe)
+        if recipe.init_from and not self.checkpoint_path.exists():
+            fresh = warm_start(self.model, recipe.init_from)
+            self.say(f"initialised from {recipe.init_from}; {len(fresh)} tensors it lacks keep their init")
+        self.model.to(self.device)
         decay = [p for n, p in self.model.named_parameters() if p.dim() > 1 and "masked_spec_embed" not in n]
         no_decay = [p for n, p in self.model.named_parameters() if p.dim() <= 1 or "masked_spec_embed" in n]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
@@ -140,6 +167,7 @@ class Trainer:
         pool = [train.audio(int(i)) for i in pool_rng.choice(len(train), min(100, len(train)), replace=False)]
         self.augmenter = Augmenter(seed=recipe.seed, babble_pool=pool)
         self._resume()
+        self.model.backbone.encoder.active_layers = active_layers(recipe, self.step)
 
     # ------------------------------------------------------------------ state
     @property
@@ -218,7 +246,7 @@ class Trainer:
         r = self.recipe
         batcher = Batcher(self.train, self.tok.encode, seed=r.seed, batch_seconds=r.batch_seconds,
                           max_seconds=self._max_seconds, augment=self._augment)
-        return Prefetcher(batcher, self.step)
+        return Prefetcher(batcher, self.step, workers=self.workers)
 
     def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> None:
         r = self.recipe
@@ -238,9 +266,9 @@ class Trainer:
                     group["lr"] = lr
                 self.model.config.apply_spec_augment = self.step >= r.spec_augment_from_step
                 self.model.backbone.encoder.active_layers = active_layers(r, self.step)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16):
-                    loss = self.model(batch.input_values, attention_mask=batch.attention_mask,
-                                      labels=batch.labels).loss
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=r.bf16):
+                    loss = self.model(batch.input_values.to(self.device), labels=batch.labels.to(self.device),
+                                      attention_mask=batch.attention_mask.to(self.device)).loss
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), r.grad_clip)
                 self.optimizer.step()
@@ -305,4 +333,4 @@ def export(model: SEWForCTC, directory: str | Path, *, dtype: torch.dtype = torc
     return directory
 
 
-__all__ = ["Trainer", "EvalSet", "export", "fresh_model", "greedy_decode", "lr_at", "ErrorRate"]
+__all__ = ["Trainer", "EvalSet", "export", "fresh_model", "greedy_decode", "lr_at", "warm_start", "ErrorRate"]

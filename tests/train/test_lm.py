@@ -5,10 +5,8 @@ from __future__ import annotations
 from sewstream.train.corpus import CorpusReader
 from sewstream.train.lm import write_corpus_lm
 
-from .test_trainer import corpus  # noqa: F401 - the tiny corpus fixture
 
-
-def test_corpus_lm_uses_each_training_sentence_once_and_is_reproducible(corpus, tmp_path):  # noqa: F811
+def test_corpus_lm_uses_each_training_sentence_once_and_is_reproducible(corpus, tmp_path):
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
     lm, sentences = write_corpus_lm(corpus, tmp_path / "a" / "lm.arpa.gz", min_count=1)

@@ -11,7 +11,7 @@ import torch
 
 from sewstream.model import load_model
 from sewstream.train.batches import Prefetcher
-from sewstream.train.corpus import CorpusReader, SplitWriter
+from sewstream.train.corpus import CorpusReader
 from sewstream.train.curves import read_log
 from sewstream.train.recipe import Recipe
 from sewstream.train.trainer import (
@@ -27,22 +27,6 @@ TINY = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_he
             conv_dim=(16, 16, 32), conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), feat_extract_norm="layer",
             conv_bias=True, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, squeeze_factor=2,
             hidden_dropout=0.1, mask_time_prob=0.1, mask_time_length=2, layerdrop=0.0)
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    rng = np.random.default_rng(0)
-    words = ["YES", "NO", "GO", "STOP", "LEFT", "RIGHT"]
-    (tmp_path / "corpus").mkdir()
-    for split, n in (("train", 24), ("test", 4)):
-        writer = SplitWriter(tmp_path / "corpus", split)
-        for i in range(n):
-            text = " ".join(rng.choice(words, 2))
-            audio = (0.1 * np.sin(np.arange(int(rng.integers(6000, 16000))) * (0.05 + 0.01 * len(text)))
-                     + 0.01 * rng.standard_normal(1)).astype(np.float32)
-            writer.append({"id": f"{split}-{i}", "engine": "synthetic", "voice": "v", "text": text}, audio)
-        writer.close()
-    return tmp_path / "corpus"
 
 
 def recipe(corpus) -> Recipe:
@@ -151,3 +135,78 @@ def test_prefetcher_close_waits_for_its_thread():
     assert building.wait(5)
     prefetch.close()
     assert not prefetch.thread.is_alive()
+
+
+def test_warm_start_continues_from_a_shallower_export_and_resume_keeps_the_checkpoint(corpus, tmp_path):
+    from sewstream.train.trainer import export, fresh_model
+
+    arch = dict(TINY, num_hidden_layers=4)
+    base = Recipe(corpus=str(corpus), architecture=arch, depth_schedule=[[0, 2]], batch_seconds=3.0,
+                  max_utterance_seconds=1.0, eval_every=100)
+    first = Trainer(base, tmp_path / "first", CorpusReader(corpus, "train"), [], log=lambda _: None)
+    first.run(max_steps=2)
+    export(first.model, tmp_path / "shipped", dtype=torch.float32, layers=2)
+
+    warm = base.warm_started(2)
+    warm.init_from, warm.seed = str(tmp_path / "shipped"), 1  # another seed: init is not what matches
+    assert warm.depth_schedule == [[0, 2]] and warm.augment_from_step == 0 and warm.lr == base.lr / 2
+    said = []
+    second = Trainer(warm, tmp_path / "second", CorpusReader(corpus, "train"), [], log=said.append)
+    assert any("initialised from" in line for line in said)
+    shipped, audio = load_model(tmp_path / "shipped"), torch.randn(1, 8000)
+    second.model.eval()
+    with torch.no_grad():
+        assert torch.equal(shipped(audio).logits, second.model(audio).logits)
+    # the layers the export lacks keep the (near-identity) init of the new run's seed
+    untouched = fresh_model(warm).backbone.encoder.layers[3].state_dict()
+    for name, tensor in second.model.backbone.encoder.layers[3].state_dict().items():
+        assert torch.equal(tensor, untouched[name]), name
+    second.run(max_steps=2)
+    trained = {k: v.clone() for k, v in second.model.state_dict().items()}
+    resumed = Trainer(warm, tmp_path / "second", CorpusReader(corpus, "train"), [], log=lambda _: None)
+    assert resumed.step == 2  # last.pt wins over init_from
+    for name, tensor in resumed.model.state_dict().items():
+        assert torch.equal(tensor, trained[name]), name
+
+
+def test_warm_start_names_a_tensor_that_does_not_fit(corpus, tmp_path):
+    from sewstream.train.trainer import export, fresh_model, warm_start
+
+    export(fresh_model(recipe(corpus)), tmp_path / "small", dtype=torch.float32)
+    wider = Recipe(architecture=dict(TINY, hidden_size=48, intermediate_size=64))
+    with pytest.raises(ValueError, match=r"init_from .*small: '.*' is \(32.*\) there, \(48.*\) in the recipe"):
+        warm_start(fresh_model(wider), tmp_path / "small")
+
+
+def test_prefetcher_workers_build_the_same_batches_as_the_thread(corpus):
+    from sewstream.train.batches import Batcher
+
+    def augment(audio, rng, step):
+        return audio * rng.uniform(0.5, 1.5) + 0.001 * rng.standard_normal(len(audio)).astype(np.float32)
+
+    make = Batcher(CorpusReader(corpus, "train"), tokenizer().encode, seed=3, batch_seconds=3.0,
+                   max_seconds=lambda step: 1.0, augment=augment)
+    threaded, forked = Prefetcher(make, first_step=4), Prefetcher(make, first_step=4, workers=2)
+    try:
+        for step in range(4, 12):
+            a, b = threaded.next(), forked.next()
+            assert a.step == b.step == step
+            assert torch.equal(a.input_values, b.input_values) and torch.equal(a.labels, b.labels)
+    finally:
+        threaded.close()
+        forked.close()
+
+
+def test_prefetcher_workers_hand_a_batch_error_to_the_loop():
+    def make(step: int):
+        if step == 6:
+            raise RuntimeError("corrupt utterance at step 6")
+        return step
+
+    prefetch = Prefetcher(make, first_step=5, workers=2)
+    try:
+        assert prefetch.next() == 5
+        with pytest.raises(RuntimeError, match="corrupt utterance at step 6"):
+            prefetch.next()
+    finally:
+        prefetch.close()
