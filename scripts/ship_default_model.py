@@ -27,7 +27,7 @@ from sewstream.evaluation import evaluate, table, total
 from sewstream.model import load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
-from sewstream.train.curves import eval_table, read_log, read_revisions
+from sewstream.train.card import training_section
 from sewstream.train.lm import write_corpus_lm
 from sewstream.train.trainer import export
 
@@ -93,23 +93,7 @@ def main() -> int:
     best = Path(args.run) / "best"
     step_info = json.loads((best / "eval.json").read_text())
     recipe = json.loads((Path(args.run) / "recipe.json").read_text())
-    losses, evals = read_log(Path(args.run) / "log.jsonl")
-    evals = {s: e for s, e in evals.items() if s <= step_info["step"]}  # the curve up to the shipped step
-    # the recipe as the shipped step was trained: undo revisions made at or after it (a run
-    # may have gone on, with a new schedule, past the best model it exported)
-    revisions = read_revisions(Path(args.run) / "log.jsonl")
-    for r in reversed(revisions):
-        if r["step"] >= step_info["step"]:
-            recipe[r["revision"]] = r["old"]
-    revisions = [r for r in revisions if r["step"] < step_info["step"]]
-    revised = "".join(f"\nAt step {r['step']} the recipe was revised: `{r['revision']}` {r['old']} -> {r['new']}."
-                      for r in revisions)
-    if revisions:
-        revised += (" Each revision moves the cosine curve from that step on, so the learning rate jumps there;"
-                    " the first schedule assumed far more steps than CPU-only training allowed, and the end was"
-                    " then fitted to the time each session had left.")
-    upto = [r for s, r in losses.items() if s <= step_info["step"]]  # the shipped step, not the run's latest
-    hours_seen = upto[-1]["hours_seen"] if upto else 0.0
+    training = training_section(args.run, step_info["step"])  # before the swap: init_from may be DEST itself
 
     staging = Path(args.dest + ".new")
     shutil.rmtree(staging, ignore_errors=True)
@@ -174,24 +158,7 @@ flite rms; festival ked) and whole sentences; the evaluation recordings'
 transcripts were removed from the training text.
 
 ## Recipe
-`scripts/train_default_model.py` (resumable, deterministic given the seed): AdamW
-(lr {recipe['lr']}, betas {recipe['betas']}, weight decay {recipe['weight_decay']}),
-warm-up {recipe['warmup_steps']} steps, cosine decay over {recipe['total_steps']} steps,
-~{recipe['batch_seconds']:.0f} s of audio per batch (length-bucketed),
-bf16 autocast on CPU, gradient clipping {recipe['grad_clip']}. Progressive depth: training starts with
-2 active transformer layers and switches further layers on (residual branches initialised
-at 0.1x, so each starts close to identity) on this schedule: {recipe['depth_schedule']}, because
-deep post-LN stacks sit on the CTC blank plateau far longer than shallow ones.
-SpecAugment from step {recipe['spec_augment_from_step']}, waveform augmentation ramped in from step
-{recipe['augment_from_step']}.
-{revised.strip()}
-This model: step {step_info['step']}, {hours_seen:.0f} hours of audio seen, on 2 CPU cores (no GPU).
-
-Training curve (greedy error rates on the trainer's held-out eval sets every 500 steps: 200
-synthetic test utterances and the 17 real sentence clips; `python scripts/plot_training.py`
-draws it with the loss):
-
-{eval_table(evals, losses)}
+{training}
 
 ## Measured accuracy
 Offline = one forward pass per utterance, greedy CTC; streaming = the engine's defaults

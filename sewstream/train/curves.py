@@ -2,7 +2,7 @@
 
 The trainer appends a loss line every 25 steps and an eval line every 500; a resumed run
 repeats the steps since its last checkpoint, and the later lines win. Revision lines record
-recipe changes made to a stopped run.
+recipe changes made to a stopped run; session lines the device each start of the run used.
 """
 
 from __future__ import annotations
@@ -26,17 +26,23 @@ def read_log(path: Path) -> tuple[dict[int, dict], dict[int, dict]]:
     return dict(sorted(losses.items())), dict(sorted(evals.items()))
 
 
-def read_revisions(path: Path) -> list[dict]:
-    """Mid-run recipe changes (``trainer.revise_run``): {revision, old, new, step}, in order."""
+def read_records(path: Path, key: str) -> list[dict]:
+    """The log's records that carry ``key``, in order: "revision" for mid-run recipe changes
+    (``trainer.revise_run``: {revision, old, new, step}), "device" for the start of each
+    training session ({step, device, workers})."""
     out = []
     for line in path.read_text().splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
             continue
-        if "revision" in rec:
+        if key in rec:
             out.append(rec)
     return out
+
+
+def read_revisions(path: Path) -> list[dict]:
+    return read_records(path, "revision")
 
 
 def eval_table(evals: dict[int, dict], losses: dict[int, dict]) -> str:

@@ -228,6 +228,8 @@ class Trainer:
         return results
 
     def export_best(self, results: dict) -> None:
+        if not results:
+            return  # no eval sets: nothing to call best
         first = next(iter(results.values()))
         if first["cer"] < self.best_cer:
             self.best_cer = first["cer"]
@@ -256,6 +258,7 @@ class Trainer:
         interrupted = []
         previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
         self.model.train()
+        self._log({"step": self.step, "device": str(self.device), "workers": self.workers, "time": time.time()})
         last_save, window = time.time(), {"loss": 0.0, "n": 0, "audio": 0.0, "t": time.time()}
         try:
             while self.step < last_step and time.time() < stop_at and not interrupted:

@@ -1,0 +1,92 @@
+"""The model card's "Recipe" section, written from a run directory.
+
+What the card says about training must be what happened: the recipe as the shipped step was
+trained (revisions made at or after it undone), the devices the run used, the eval curve up
+to that step, and, for a run started from an earlier model (``init_from``), that model's
+own training history, taken from its card, ahead of this run's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .curves import eval_table, read_log, read_records
+
+SECTION, END = "## Recipe\n", "\n## Measured accuracy"
+
+
+def _recipe_at(run: Path, step: int) -> tuple[dict, list[dict]]:
+    recipe = json.loads((run / "recipe.json").read_text())
+    revisions = read_records(run / "log.jsonl", "revision")
+    for r in reversed(revisions):  # a run may have gone on, with a new schedule, past the shipped step
+        if r["step"] >= step:
+            recipe[r["revision"]] = r["old"]
+    return recipe, [r for r in revisions if r["step"] < step]
+
+
+def _devices(run: Path, step: int) -> str:
+    used = sorted({r["device"].split(":")[0] for r in read_records(run / "log.jsonl", "device") if r["step"] < step})
+    return " and ".join("a GPU" if d == "cuda" else "2 CPU cores" if d == "cpu" else d for d in used) or "2 CPU cores"
+
+
+def earlier_history(card: str) -> str:
+    """The Recipe section of an earlier model's card (empty if it has none)."""
+    start = card.find(SECTION)
+    if start < 0:
+        return ""
+    end = card.find(END, start)
+    return card[start + len(SECTION): end if end >= 0 else None].strip()
+
+
+def training_section(run: str | Path, step: int) -> str:
+    """Markdown for the card's "## Recipe" section (without the heading) of ``run`` at ``step``."""
+    run = Path(run)
+    recipe, revisions = _recipe_at(run, step)
+    losses, evals = read_log(run / "log.jsonl")
+    evals = {s: e for s, e in evals.items() if s <= step}
+    upto = [r for s, r in losses.items() if s <= step]
+    hours_seen = upto[-1]["hours_seen"] if upto else 0.0
+    r = recipe
+    common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
+              f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
+              f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}.")
+    revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
+                      for x in revisions)
+    if revisions:
+        revised += (" Each revision moves the cosine curve from that step on, so the learning rate jumps there;"
+                    " the first schedule assumed far more steps than CPU-only training allowed, and the end was"
+                    " then fitted to the time each session had left.")
+    curve = (f"Training curve (greedy error rates on the trainer's held-out eval sets every {r['eval_every']} "
+             "steps; `python scripts/plot_training.py` draws it with the loss):\n\n" + eval_table(evals, losses))
+    this = f"This model: step {step}, {hours_seen:.0f} hours of audio seen, on {_devices(run, step)}."
+    if not r.get("init_from"):
+        return f"""`scripts/train_default_model.py` (resumable, deterministic given the seed): {common}
+Progressive depth: training starts with {r['depth_schedule'][0][1]} active transformer layers and switches
+further layers on (residual branches initialised at {r['residual_init_scale']}x, so each starts close to
+identity) on this schedule: {r['depth_schedule']}, because deep post-LN stacks sit on the CTC blank plateau
+far longer than shallow ones. SpecAugment from step {r['spec_augment_from_step']}, waveform augmentation
+ramped in from step {r['augment_from_step']}.
+{revised.strip()}
+{this}
+
+{curve}"""
+    source = Path(r["init_from"]) / "README.md"
+    history = earlier_history(source.read_text()) if source.is_file() else ""
+    earlier = (history.replace("\n## ", "\n### ") if history else
+               f"(no card was found at {source}: the earlier training is not recorded here)")
+    return f"""Two stages: the model in `{r['init_from']}` (stage 1), then a new run that started from its
+weights with a fresh optimizer (`scripts/train_default_model.py --init-from`, stage 2).
+
+### Stage 1: the model it started from
+
+{earlier}
+
+### Stage 2: this run
+
+{common} {r['depth_schedule'][0][1]} layers on from step 0, SpecAugment and waveform augmentation in full
+from step 0 (`Recipe.warm_started`); step numbers below count from the start of this stage.
+{revised.strip()}
+{this}
+
+{curve}"""
