@@ -18,10 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from sewstream.audio.transcribed import load_transcribed
 from sewstream.model.config import ConfigError, load_config
+from sewstream.stream.runners import pick_device
 from sewstream.train.corpus import CorpusReader
 from sewstream.train.recipe import Recipe
 from sewstream.train.trainer import EvalSet, Trainer, revise_run
@@ -99,8 +98,10 @@ def main() -> int:
         eval_sets.append(EvalSet("real", [c.audio for c in clips], [c.text for c in clips]))
     print(f"train: {len(train)} utterances; eval: " + ", ".join(f"{s.name} ({len(s.texts)})" for s in eval_sets),
           flush=True)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    try:
+        device = pick_device(args.device)
+    except RuntimeError as exc:
+        ap.error(str(exc))
     workers = args.workers if args.workers is not None else (0 if device.type == "cpu" else max(1, os.cpu_count() - 1))
     print(f"device {device}, {workers} batch workers", flush=True)
     Trainer(recipe, run, train, eval_sets, log=lambda m: print(m, flush=True), device=device, workers=workers,

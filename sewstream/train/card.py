@@ -42,12 +42,11 @@ def earlier_history(card: str) -> str:
 def training_section(run: str | Path, step: int) -> str:
     """Markdown for the card's "## Recipe" section (without the heading) of ``run`` at ``step``."""
     run = Path(run)
-    recipe, revisions = _recipe_at(run, step)
+    r, revisions = _recipe_at(run, step)
     losses, evals = read_log(run / "log.jsonl")
     evals = {s: e for s, e in evals.items() if s <= step}
     upto = [r for s, r in losses.items() if s <= step]
     hours_seen = upto[-1]["hours_seen"] if upto else 0.0
-    r = recipe
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
               f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}.")
