@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-utts", type=int, default=400, help="held-out test utterances")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="stop after this long (resumable: the same command continues)")
     ap.add_argument(
         "--eval-dir",
         type=Path,
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_dir = args.eval_dir if args.eval_dir.is_dir() else None
     if eval_dir is None:
         logging.warning("eval dir %s not found: eval transcripts are not filtered", args.eval_dir)
-    summary = build_corpus(args.out, config, workers=args.workers, eval_dir=eval_dir)
+    summary = build_corpus(args.out, config, workers=args.workers, eval_dir=eval_dir, minutes=args.minutes)
     print(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in summary["splits"].items()}, indent=1))
     return 0
 

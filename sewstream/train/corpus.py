@@ -23,6 +23,7 @@ used for ``train``.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -208,6 +209,30 @@ def plan(
         i += 1
 
 
+def trim_pool(pool: dict[str, list[Sentence]], config: CorpusConfig, voices: list[Voice],
+              items: int) -> dict[str, list[Sentence]]:
+    """The pool cut, per source, after the sentences the first ``items`` train utterances use.
+
+    The held-out test sentences (taken from the front of each list) stay, a list the plan
+    wraps around within ``items`` stays whole, so the held-out set and the first ``items``
+    plan entries are unchanged (checked here, not assumed). For carrying a corpus's recipe
+    somewhere small (scripts/device_bundle.py): about a third of the pool is ever used.
+    """
+    test, train_pool = hold_out_sentences(pool, config.test_utts, config)
+    train_voices = split_voices(voices, config)["train"]
+    used: dict[str, int] = {}
+    for item in itertools.islice(plan("train", train_voices, train_pool, config), items):
+        used[item.sentence.source] = used.get(item.sentence.source, 0) + 1
+    out = {s: lst if used.get(s, 0) >= len(train_pool[s]) else lst[: len(lst) - len(train_pool[s]) + used.get(s, 0)]
+           for s, lst in pool.items()}
+    kept_test, kept_train = hold_out_sentences(out, config.test_utts, config)
+    before = itertools.islice(plan("train", train_voices, train_pool, config), items)
+    after = itertools.islice(plan("train", train_voices, kept_train, config), items)
+    if kept_test != test or any(a != b for a, b in zip(before, after)):
+        raise AssertionError("trimming the sentence pool changed the corpus plan")
+    return out
+
+
 # --------------------------------------------------------------------------
 # Storage
 # --------------------------------------------------------------------------
@@ -364,6 +389,12 @@ def _synth_item(item: PlanItem, max_seconds: float) -> tuple[PlanItem, np.ndarra
     return item, audio, "", time.perf_counter() - t0
 
 
+def missing_voices(voices: list[Voice]) -> frozenset[str]:
+    """Keys of the (frozen) corpus voices that this machine cannot synthesise."""
+    installed = {v.key for v in tts.list_voices()}
+    return frozenset(v.key for v in voices if v.key not in installed)
+
+
 def _load_or_make_state(
     root: Path,
     config: CorpusConfig,
@@ -411,15 +442,21 @@ def _run_split(
     target_hours: float | None,
     total_items: int | None,
     desc: str,
+    deadline: float | None = None,
+    missing: frozenset[str] = frozenset(),
 ) -> dict:
     """Synthesise plan items in order with a bounded window of in-flight jobs,
-    appending results in plan order until the target is reached."""
+    appending results in plan order until the target (or the monotonic ``deadline``)
+    is reached."""
     from tqdm import tqdm
 
     def done() -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            return True  # what was written is a valid corpus prefix; a later run resumes it
         return target_hours is not None and writer.hours >= target_hours
 
-    todo = (it for it in items if it.id not in writer.ids)
+    # a voice not installed here: its items are skipped, the rest of the plan is unchanged
+    todo = (it for it in items if it.id not in writer.ids and it.voice.key not in missing)
     unit_total = target_hours * 3600 if target_hours is not None else total_items
     bar = tqdm(
         total=unit_total,
@@ -504,17 +541,28 @@ def build_corpus(
     workers: int = 2,
     eval_dir: Path | None = DEFAULT_EVAL_DIR,
     sentences: dict[str, list[Sentence]] | None = None,
+    minutes: float | None = None,
 ) -> dict:
     """Build (or resume) the corpus in ``root``; returns a summary dict.
 
     ``sentences`` replaces :func:`build_sentence_pool` on a first run (tests
     use a tiny pool); on a resume the pool frozen in ``root`` is always used.
+    ``minutes`` stops synthesis after that long (e.g. on a lent GPU machine whose
+    time is short); the corpus is then a prefix of the full one, resumable.
     """
+    deadline = time.monotonic() + 60 * minutes if minutes is not None else None
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     config, pool, voices = _load_or_make_state(root, config, eval_dir, sentences)
     test_sents, train_pool = hold_out_sentences(pool, config.test_utts, config)
     by_split = split_voices(voices, config)
+    missing = missing_voices(voices)
+    if missing:
+        log.warning("%d of this corpus's voices are not installed here; their utterances are skipped: %s",
+                    len(missing), ", ".join(sorted(missing)))
+    if all(v.key in missing for v in by_split["train"]):
+        raise tts.TTSUnavailable("none of this corpus's training voices is installed: "
+                                 "apt-get install espeak-ng flite festival")
     log.info(
         "voices: %d train, %d test; sentences: %d train, %d test",
         len(by_split["train"]),
@@ -528,10 +576,11 @@ def build_corpus(
         try:
             if split == "test":
                 items = plan("test", by_split["test"], test_sents, config)
-                stats = _run_split(writer, items, workers, config, None, len(test_sents), "test")
+                stats = _run_split(writer, items, workers, config, None, len(test_sents), "test", deadline, missing)
             else:
                 items = plan("train", by_split["train"], train_pool, config)
-                stats = _run_split(writer, items, workers, config, config.train_hours, None, "train")
+                stats = _run_split(writer, items, workers, config, config.train_hours, None, "train", deadline,
+                                   missing)
         finally:
             writer.close()
         summary["splits"][split] = {**CorpusReader(root, split).summary(), "session": stats}

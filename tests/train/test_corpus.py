@@ -1,6 +1,7 @@
 """Corpus storage (no TTS needed) and a tiny espeak-ng build with resume."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -111,8 +112,10 @@ def _dump(root):
 def test_build_resume_is_deterministic(tmp_path):
     ref, res = tmp_path / "ref", tmp_path / "resumed"
     build_corpus(ref, _config(15 / 3600), workers=2, eval_dir=None, sentences=_tiny_pool())
-    # Interrupted build: a smaller target, then a crash mid-append, then resume.
-    build_corpus(res, _config(6 / 3600), workers=2, eval_dir=None, sentences=_tiny_pool())
+    # Interrupted build: out of time at once, then a smaller target, then a crash mid-append, then resume.
+    build_corpus(res, _config(15 / 3600), workers=2, eval_dir=None, sentences=_tiny_pool(), minutes=0.0)
+    assert len(CorpusReader(res, "test")) == len(CorpusReader(res, "train")) == 0
+    build_corpus(res, _config(6 / 3600), workers=2, eval_dir=None)
     partial = CorpusReader(res, "train")
     assert 6 / 3600 <= partial.hours < 15 / 3600
     with open(res / "train.pcm", "ab") as fh:
@@ -132,3 +135,27 @@ def test_build_resume_is_deterministic(tmp_path):
     assert cfg["seed"] == 5
     with pytest.raises(ValueError, match="seed"):
         build_corpus(ref, CorpusConfig(seed=6, train_hours=1, test_utts=2), eval_dir=None)
+
+
+@pytest.mark.skipif(not tts.engine_available("espeak-ng"), reason="espeak-ng not installed")
+def test_voices_missing_here_are_skipped_and_named(tmp_path, caplog):
+    root = tmp_path / "c"
+    build_corpus(root, _config(0.0), workers=1, eval_dir=None, sentences=_tiny_pool(), minutes=0.0)
+    saved = json.loads((root / "config.json").read_text())
+    en_us = [v for v in saved["voices"] if v["engine"] == "espeak-ng" and v["name"] == "en-us"]
+    real = en_us[:3] + [v for v in en_us if v["variant"] == "m5"]  # m5: a held-out test voice
+    fake = {"engine": "espeak-ng", "name": "xx-nowhere", "variant": "", "rate": 1.0, "pitch": 1.0}
+    saved["voices"] = [*real, fake]
+    (root / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level(logging.WARNING):
+        build_corpus(root, _config(20 / 3600), workers=2, eval_dir=None)
+    assert "not installed here" in caplog.text and "espeak-ng:xx-nowhere" in caplog.text
+    entries = CorpusReader(root, "train").entries
+    assert entries and "espeak-ng:xx-nowhere" not in {e["voice"] for e in entries}
+    ids = [int(e["id"].split("-")[1]) for e in entries]
+    assert len(ids) < ids[-1] + 1  # plan items were skipped (those of the missing voice), order kept
+    assert ids == sorted(ids)
+    saved["voices"] = [v for v in saved["voices"] if v["variant"] == "m5"] + [fake]  # no trainable voice
+    (root / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(tts.TTSUnavailable, match="none of this corpus's training voices"):
+        build_corpus(root, _config(40 / 3600), workers=1, eval_dir=None)
