@@ -23,7 +23,7 @@ from sewstream.model.config import ConfigError, load_config
 from sewstream.stream.runners import pick_device
 from sewstream.train.corpus import CorpusReader
 from sewstream.train.recipe import Recipe
-from sewstream.train.trainer import EvalSet, Trainer, revise_run
+from sewstream.train.trainer import EvalSet, Trainer, export_last, revise_run
 
 REAL_SETS = ("librispeech-dev-clean", "librivox-sense-and-sensibility", "vctk", "misc")
 
@@ -60,9 +60,18 @@ def main() -> int:
     ap.add_argument("--revise", action="append", default=[], metavar="KEY=JSON",
                     help="change a recipe field of an EXISTING, stopped run from its last checkpoint on (e.g. shorten "
                          "total_steps to fit the compute left); recorded in recipe.json and log.jsonl")
+    ap.add_argument("--export", metavar="DIR",
+                    help="write the run's latest weights (last.pt) to DIR as a Hugging Face checkpoint (float32), "
+                         "then exit")
     args = ap.parse_args()
 
     run = Path(args.run)
+    if args.export:
+        if not (run / "last.pt").exists():
+            ap.error(f"--export: {run} has no last.pt")
+        step = export_last(run, args.export)
+        print(f"exported {run}/last.pt (step {step}) to {args.export}")
+        return 0
     if (run / "recipe.json").exists():
         recipe = Recipe.from_dict(json.loads((run / "recipe.json").read_text()))
         if args.set:

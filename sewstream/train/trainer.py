@@ -336,4 +336,16 @@ def export(model: SEWForCTC, directory: str | Path, *, dtype: torch.dtype = torc
     return directory
 
 
-__all__ = ["Trainer", "EvalSet", "export", "fresh_model", "greedy_decode", "lr_at", "warm_start", "ErrorRate"]
+def export_last(run_dir: str | Path, directory: str | Path, *, dtype: torch.dtype = torch.float32) -> int:
+    """Export a run's latest weights (``last.pt``, whatever its eval said) as an HF checkpoint,
+    at the depth active at that step; returns the step. The way weights leave a machine whose
+    run directory cannot (the optimizer state is 3x the model)."""
+    state = torch.load(Path(run_dir) / "last.pt", map_location="cpu", weights_only=False)
+    recipe = Recipe.from_dict(state["recipe"])
+    model = fresh_model(recipe)
+    model.load_state_dict(state["model"])
+    export(model.eval(), directory, dtype=dtype, layers=active_layers(recipe, state["step"]))
+    return state["step"]
+
+
+__all__ = ["Trainer", "EvalSet", "export", "export_last", "fresh_model", "greedy_decode", "lr_at", "warm_start", "ErrorRate"]

@@ -39,6 +39,17 @@ def test_init_from_the_shipped_model_starts_a_run_from_its_weights(corpus, tmp_p
     again = train("--run", run, "--corpus", corpus, "--init-from", DEFAULT_MODEL_DIR, "--steps", 0)
     assert again.returncode == 2 and "--init-from starts a new run" in again.stderr
 
+    # --export: the run's latest weights as a checkpoint (how a lent GPU machine returns them)
+    exported = train("--run", run, "--export", tmp_path / "final")
+    assert exported.returncode == 0, exported.stderr
+    assert "step 0" in exported.stdout
+    final = load_model(tmp_path / "final")
+    assert final.config.num_hidden_layers == layers
+    for name, tensor in shipped.state_dict().items():
+        assert torch.equal(final.state_dict()[name], tensor), name
+    none = train("--run", tmp_path / "nothing", "--export", tmp_path / "x")
+    assert none.returncode == 2 and "has no last.pt" in none.stderr
+
 
 def test_init_from_a_directory_without_a_model_is_a_clear_error(corpus, tmp_path):
     done = train("--run", tmp_path / "run", "--corpus", corpus, "--init-from", tmp_path, "--steps", 0)
