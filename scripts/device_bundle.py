@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Pack what a lent GPU machine needs to build the corpus and train there, into .device/.
+
+    python scripts/device_bundle.py --corpus /work/data/corpus        # here, once (~1 min)
+    # then, through the device tool:  run(command="bash scripts/device_train.sh", carry=[".device"])
+
+The GPU machine has PyTorch but no TTS engines and no network, and a call carries at most
+64 MiB (the tracked tree is already ~36 MB). The 6.6 GB corpus cannot travel, but the
+recipe that makes it can: the engines (espeak-ng, flite, festival: binaries, the shared
+libraries they need beyond glibc/libstdc++, their English data), the corpus's frozen
+config.json and sentence pool (so the same seed makes the same utterances there), and
+wheels for the few Python packages that machine lacks. 16 cores there synthesise the corpus
+in minutes (scripts/device_train.sh).
+
+Layout of .device/ (git-ignored):
+
+    tts.tar.xz            bin/ (wrappers setting LD_LIBRARY_PATH / ESPEAK_DATA_PATH for the
+                          engine alone, never for Python), libexec/, lib/, espeak-ng-data/,
+                          festival/ (its library dir, minus the held-out test-only voice)
+    corpus/config.json    the corpus's seed, weights and voice list
+    corpus/sentences.json.xz
+    wheels/*.whl          soundfile, soxr, cffi, pycparser for the machine's Python (3.12)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+from sewstream.train.corpus import CorpusConfig, trim_pool  # noqa: E402
+from sewstream.train.texts import Sentence  # noqa: E402
+from sewstream.train.tts import Voice  # noqa: E402
+
+LIMIT = 64 * 2**20  # what one device call carries: working tree + carried paths
+ENGINES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
+# Present on any glibc Linux with a C++ runtime (and newer there): never shadowed.
+SYSTEM_LIBS = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread", "libdl.so", "librt.so",
+               "libstdc++", "libgcc_s")
+ESPEAK_DATA = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
+ESPEAK_KEEP = ("en_dict", "phondata", "phonindex", "phontab", "intonations", "voices", "lang")
+FESTIVAL_LIB = Path("/usr/share/festival")
+FESTIVAL_SKIP = ("voices/english/ked_diphone",)  # a held-out test voice: never trained on
+# The machine's Python (KINDS.md: 3.12, manylinux x86-64) lacks these; the rest is there.
+WHEELS = ("soundfile==0.14.0", "soxr==1.1.0", "cffi==2.1.1", "pycparser==3.12")
+
+WRAPPER = """#!/bin/sh
+# {name} from the bundle: its libraries and data for it alone (Python keeps the system's)
+here=$(dirname "$(readlink -f "$0")")/..
+LD_LIBRARY_PATH="$here/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" ESPEAK_DATA_PATH="$here" \\
+  exec "$here/libexec/{name}" {extra}"$@"
+"""
+
+
+def shared_libs(binary: str) -> dict[str, Path]:
+    """Soname -> file for every library ``binary`` loads, minus the C/C++ runtime."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    libs = {}
+    for line in out.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if not rest or any(name.startswith(s) for s in SYSTEM_LIBS):
+            continue
+        path = rest.split(" (")[0].strip()
+        if path == "not found":
+            raise SystemExit(f"{binary}: library {name} not found (reinstall the engine's package)")
+        libs[name] = Path(path)
+    return libs
+
+
+def add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def pack_tts(dest: Path, level: int = 9) -> list[str]:
+    """Write tts.tar.xz; returns the engines packed (all three are required)."""
+    missing = [e for e, b in ENGINES.items() if shutil.which(b) is None]
+    if missing:
+        raise SystemExit(f"engines not installed here: {', '.join(missing)} "
+                         "(apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts)")
+    libs: dict[str, Path] = {}
+    with tarfile.open(dest, "w:xz", preset=level) as tar:
+        for name, binary in ENGINES.items():
+            real = os.path.realpath(shutil.which(binary))
+            tar.add(real, f"libexec/{name}")
+            extra = '--libdir "$here/festival" ' if name == "festival" else ""
+            add_bytes(tar, f"bin/{name}", WRAPPER.format(name=name, extra=extra).encode(), 0o755)
+            libs.update(shared_libs(real))
+        for soname, path in sorted(libs.items()):
+            tar.add(os.path.realpath(path), f"lib/{soname}")
+        for item in ESPEAK_KEEP:
+            tar.add(ESPEAK_DATA / item, f"espeak-ng-data/{item}")
+        tar.add(FESTIVAL_LIB, "festival",
+                filter=lambda ti: None if any(ti.name.startswith(f"festival/{s}") for s in FESTIVAL_SKIP) else ti)
+    return list(ENGINES)
+
+
+def pack_corpus_seed(corpus: Path, dest: Path, margin: float = 1.3) -> None:
+    """The corpus's frozen config and its sentence pool, trimmed to what ``margin`` times the
+    corpus's train utterances use, xz-compressed (a call's 64 MiB are tight)."""
+    for name in ("config.json", "sentences.json.gz", "train.jsonl"):
+        if not (corpus / name).is_file():
+            raise SystemExit(f"{corpus}: no {name} (build it with scripts/build_corpus.py first)")
+    saved = json.loads((corpus / "config.json").read_text())
+    config, voices = CorpusConfig.from_json(saved["config"]), [Voice(**v) for v in saved["voices"]]
+    with gzip.open(corpus / "sentences.json.gz", "rt", encoding="utf-8") as fh:
+        raw = json.load(fh)
+    pool = {k: [Sentence(*x) for x in v] for k, v in raw.items()}
+    with open(corpus / "train.jsonl", "rb") as fh:
+        last = json.loads(fh.readlines()[-1])["id"]  # plan index reached, failed items included
+    items = int((int(last.split("-")[1]) + 1) * margin)
+    out = trim_pool(pool, config, voices, items)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(corpus / "config.json", dest / "config.json")
+    text = json.dumps({k: [[x.text, x.spoken, x.source] for x in v] for k, v in out.items()})
+    (dest / "sentences.json.xz").write_bytes(lzma.compress(text.encode(), preset=9))
+    print(f"sentence pool: {sum(map(len, out.values()))} of {sum(map(len, pool.values()))} sentences "
+          f"(enough for {items} train utterances)")
+
+
+def fetch_wheels(dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    platforms = [a for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+                 for a in ("--platform", p)]
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+           "--python-version", "3.12", "--implementation", "cp", *platforms, "-d", str(dest), *WHEELS]
+    if subprocess.run(cmd).returncode != 0:
+        raise SystemExit("pip download failed (needs the package registry): " + " ".join(WHEELS))
+
+
+def tree_bytes() -> int:
+    """Bytes of the working tree a device call sends: tracked plus untracked-not-ignored files."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=ROOT, capture_output=True, check=True).stdout
+    return sum((ROOT / p).stat().st_size for p in out.decode().split("\0") if p and (ROOT / p).is_file())
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, required=True, help="a built corpus (its config and sentence pool)")
+    ap.add_argument("--out", type=Path, default=ROOT / ".device", help="bundle directory (git-ignored)")
+    ap.add_argument("--no-wheels", action="store_true", help="skip the pip download (tests)")
+    ap.add_argument("--level", type=int, default=9, choices=range(10), help="xz preset (0: fast, for tests)")
+    args = ap.parse_args(argv)
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    print("packing TTS engines (xz, ~1 min) ...", flush=True)
+    pack_tts(args.out / "tts.tar.xz", args.level)
+    pack_corpus_seed(args.corpus, args.out / "corpus")
+    if not args.no_wheels:
+        fetch_wheels(args.out / "wheels")
+    bundle, tree = dir_bytes(args.out), tree_bytes()
+    for f in sorted(args.out.rglob("*")):
+        if f.is_file():
+            print(f"  {f.relative_to(args.out)}  {f.stat().st_size / 1e6:.1f} MB")
+    print(f"bundle {bundle / 1e6:.1f} MB + working tree {tree / 1e6:.1f} MB = {(bundle + tree) / 2**20:.1f} MiB "
+          f"of the {LIMIT / 2**20:.0f} MiB a device call carries")
+    if args.out.resolve().is_relative_to(ROOT) and bundle + tree > LIMIT:
+        print("too large for one device call: drop untracked files or shrink the bundle", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

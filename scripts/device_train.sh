@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Build the corpus and train the default model on a lent GPU machine, in ONE device call.
+#
+#   here:   python scripts/device_bundle.py --corpus /work/data/corpus      # makes .device/
+#   device: run(command="bash scripts/device_train.sh", carry=[".device"], timeout_s=600)
+#   here:   cat <files_at>/model.tar.part-* | tar -x -C /work/runs/gpu1     # run metadata + final/
+#
+# The machine has PyTorch and a GPU but no TTS, no network and (as lent here) ~13 usable
+# minutes, so the budget is fixed up front (minutes, env-overridable): SYNTH_MIN of corpus
+# synthesis on every core, then TRAIN_MIN of training warm-started from the shipped model.
+# The cosine schedule must end inside TRAIN_MIN, so a short probe run measures steps/s first.
+# Everything that comes back is under $OUT (at most 8 files of 16 MiB): the run's log,
+# recipe and eval, and its final weights (float32, tarred and split into 15 MB parts).
+set -euo pipefail
+SYNTH_MIN=${SYNTH_MIN:-2.5}
+TRAIN_MIN=${TRAIN_MIN:-4.5}
+DEVICE=${DEVICE:-cuda}
+PYTHON=${PYTHON:-python3}
+BUNDLE=${BUNDLE:-.device}
+WORK=${WORK:-/tmp/sewstream-device}
+OUT=${OUT:-$WORK/out}
+# recipe for the GPU: 4x the CPU batch (the GPU is idle at 40 s), the warm-start lr
+SETS=${SETS:---set batch_seconds=160 --set lr=0.0005 --set checkpoint_every_s=60}
+say() { echo "[$(date +%T)] $*"; }
+
+[ -f "$BUNDLE/tts.tar.xz" ] || { echo "no $BUNDLE/tts.tar.xz: run scripts/device_bundle.py here first" >&2; exit 2; }
+mkdir -p "$WORK/tts" "$WORK/corpus" "$OUT"
+exec > >(tee "$OUT/console.log") 2>&1
+say "unpacking TTS engines and wheels"
+tar -C "$WORK/tts" -xJf "$BUNDLE/tts.tar.xz"
+# tts.py lists festival voices in its standard library dir; link ours there only if absent
+[ -e /usr/share/festival ] || ln -s "$WORK/tts/festival" /usr/share/festival
+export PATH="$WORK/tts/bin:$PATH"
+if [ "${WHEELS:-1}" = 1 ] && [ -d "$BUNDLE/wheels" ]; then  # WHEELS=0: a local test on another Python
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" "$BUNDLE"/wheels/*.whl
+  export PYTHONPATH="$WORK/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONUNBUFFERED=1
+# fail fast (before minutes are spent) if an engine does not run from the bundle
+"$PYTHON" - <<'EOF'
+from sewstream.train import tts
+for voice in (tts.Voice("espeak-ng", "en-us"), tts.Voice("flite", "slt"), tts.Voice("festival", "kal_diphone")):
+    audio = tts.synthesize(voice, "testing the engine")
+    assert len(audio) > 8000, voice
+    print(f"{voice.engine}: {len(audio) / 16000:.2f} s of audio")
+EOF
+nvidia-smi -L 2>/dev/null || true
+say "corpus: $SYNTH_MIN min on $(nproc) cores"
+cp "$BUNDLE/corpus/config.json" "$WORK/corpus/"
+[ -f "$WORK/corpus/sentences.json.gz" ] || xz -dc "$BUNDLE/corpus/sentences.json.xz" | gzip -1 >"$WORK/corpus/sentences.json.gz"
+"$PYTHON" scripts/build_corpus.py --out "$WORK/corpus" --hours 60 --test-utts 400 --seed 0 \
+  --workers "$(nproc)" --minutes "$SYNTH_MIN" --eval-dir /nonexistent
+"$PYTHON" -c "
+from sewstream.train.corpus import CorpusReader
+for s in ('train', 'test'): print(s, CorpusReader('$WORK/corpus', s).summary())"
+
+say "probe: steps per second"
+rm -rf "$WORK/probe"
+# shellcheck disable=SC2086
+"$PYTHON" scripts/train_default_model.py --run "$WORK/probe" --corpus "$WORK/corpus" --device "$DEVICE" \
+  --init-from sewstream/assets/default-model $SETS --set log_every=10 --set eval_every=100000 --steps 40 \
+  >"$WORK/probe.log" 2>&1 || { cat "$WORK/probe.log"; exit 1; }
+STEPS=$("$PYTHON" -c "
+import json
+rows = [json.loads(l) for l in open('$WORK/probe/log.jsonl') if '\"loss\"' in l]
+rate = (rows[-1]['step'] - rows[0]['step']) / (rows[-1]['time'] - rows[0]['time'])
+print(int(rate * 60 * $TRAIN_MIN * 0.85))")  # 15% for evals, saves and start-up
+say "training: $STEPS steps (~$TRAIN_MIN min)"
+# shellcheck disable=SC2086
+"$PYTHON" scripts/train_default_model.py --run "$WORK/run" --corpus "$WORK/corpus" --device "$DEVICE" \
+  --init-from sewstream/assets/default-model $SETS --set total_steps="$STEPS" \
+  --set eval_every=$(( (STEPS + 3) / 4 )) --minutes "$(awk "BEGIN {print $TRAIN_MIN + 1}")" || say "training stopped early"
+
+say "exporting"
+"$PYTHON" scripts/train_default_model.py --run "$WORK/run" --export "$WORK/run/final"
+rm -f "$WORK/run/last.pt" "$WORK/run/best/model.safetensors"  # too big to return; final/ has the weights
+tar -C "$WORK" -cf - run | split -b 15000000 - "$OUT/model.tar.part-"
+ls -la "$OUT"
+say "done"

@@ -1,0 +1,81 @@
+"""What a lent GPU machine gets: a trimmed sentence pool that makes the same corpus, and TTS
+engines that run from the bundle (scripts/device_bundle.py, scripts/device_train.sh)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import lzma
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sewstream.train import tts
+from sewstream.train.corpus import CorpusConfig, build_corpus, hold_out_sentences, plan, split_voices, trim_pool
+from sewstream.train.texts import Sentence
+from sewstream.train.tts import Voice
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pool() -> dict[str, list[Sentence]]:
+    prose = [Sentence(f"PROSE NUMBER {i}", f"prose number {i}", "austen") for i in range(400)]
+    commands = [Sentence(f"GO {w}", f"go {w}", "commands") for w in "UP DOWN LEFT RIGHT BACK".split()]
+    return {"austen": prose, "commands": commands}
+
+
+def test_trimmed_pool_makes_the_same_plan_and_held_out_set():
+    config = CorpusConfig(seed=3, test_utts=10, source_weights={"austen": 0.5, "commands": 0.5})
+    voices = [Voice("espeak-ng", "en-us", v) for v in ("", "m1", "m2", "m5")] + [Voice("flite", "slt")]
+    pool = _pool()
+    trimmed = trim_pool(pool, config, voices, items=60)
+    assert len(trimmed["austen"]) < 100 < len(pool["austen"])  # ~30 of 400 used, plus held-out ones
+    assert trimmed["commands"] == pool["commands"]  # wrapped around within 60 items: kept whole
+    (test_a, train_a), (test_b, train_b) = (hold_out_sentences(p, 10, config) for p in (pool, trimmed))
+    assert test_a == test_b
+    train_voices = split_voices(voices, config)["train"]
+    a = list(itertools.islice(plan("train", train_voices, train_a, config), 60))
+    b = list(itertools.islice(plan("train", train_voices, train_b, config), 60))
+    assert a == b
+
+
+@pytest.mark.skipif(not all(tts.engine_available(e) for e in tts.ENGINES),
+                    reason="needs espeak-ng, flite and festival installed (CI has no TTS engines)")
+def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
+    corpus = tmp_path / "corpus"
+    config = CorpusConfig(seed=5, train_hours=4 / 3600, test_utts=2, engine_weights={"espeak-ng": 1.0})
+    build_corpus(corpus, config, workers=1, eval_dir=None, sentences={"commands": _pool()["commands"] * 2})
+    out = tmp_path / "bundle"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "device_bundle.py"), "--corpus", str(corpus),
+                           "--out", str(out), "--no-wheels", "--level", "0"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "corpus" / "config.json").read_text())["config"]["seed"] == 5
+    assert set(json.loads(lzma.decompress((out / "corpus" / "sentences.json.xz").read_bytes()))) == {"commands"}
+
+    unpacked = tmp_path / "tts"
+    with tarfile.open(out / "tts.tar.xz") as tar:
+        tar.extractall(unpacked, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+    # every library beyond the C/C++ runtime resolves inside the bundle
+    for binary in (unpacked / "libexec").iterdir():
+        ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True,
+                             env={**os.environ, "LD_LIBRARY_PATH": str(unpacked / "lib")}).stdout
+        for line in ldd.splitlines():
+            name, _, path = line.strip().partition(" => ")
+            if path and not any(s in name for s in ("libc.so", "libm.so", "libstdc++", "libgcc_s", "ld-linux")):
+                assert path.startswith(str(unpacked / "lib")), (binary.name, line)
+    # and the engines synthesise through the wrappers, found first on PATH
+    probe = ("from sewstream.train import tts; import shutil\n"
+             "for v in (tts.Voice('espeak-ng', 'en-us'), tts.Voice('flite', 'slt'), "
+             "tts.Voice('festival', 'kal_diphone')):\n"
+             "    assert shutil.which(v.engine).startswith(%r), shutil.which(v.engine)\n"
+             "    print(v.engine, len(tts.synthesize(v, 'hello there')))\n") % str(unpacked)
+    env = {**os.environ, "PATH": f"{unpacked / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    lengths = dict(line.split() for line in ran.stdout.splitlines())
+    assert set(lengths) == set(tts.ENGINES) and all(int(n) > 8000 for n in lengths.values())
