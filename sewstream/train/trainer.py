@@ -348,4 +348,5 @@ def export_last(run_dir: str | Path, directory: str | Path, *, dtype: torch.dtyp
     return state["step"]
 
 
-__all__ = ["Trainer", "EvalSet", "export", "export_last", "fresh_model", "greedy_decode", "lr_at", "warm_start", "ErrorRate"]
+__all__ = ["Trainer", "EvalSet", "export", "export_last", "fresh_model", "greedy_decode", "lr_at", "warm_start",
+           "ErrorRate"]

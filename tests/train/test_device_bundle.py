@@ -72,8 +72,8 @@ def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
     probe = ("from sewstream.train import tts; import shutil\n"
              "for v in (tts.Voice('espeak-ng', 'en-us'), tts.Voice('flite', 'slt'), "
              "tts.Voice('festival', 'kal_diphone')):\n"
-             "    assert shutil.which(v.engine).startswith(%r), shutil.which(v.engine)\n"
-             "    print(v.engine, len(tts.synthesize(v, 'hello there')))\n") % str(unpacked)
+             f"    assert shutil.which(v.engine).startswith({str(unpacked)!r}), shutil.which(v.engine)\n"
+             "    print(v.engine, len(tts.synthesize(v, 'hello there')))\n")
     env = {**os.environ, "PATH": f"{unpacked / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
     ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert ran.returncode == 0, ran.stderr
