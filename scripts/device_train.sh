@@ -3,14 +3,16 @@
 #
 #   here:   python scripts/device_bundle.py --corpus /work/data/corpus      # makes .device/
 #   device: run(command="bash scripts/device_train.sh", carry=[".device"], timeout_s=600)
-#   here:   cat <files_at>/model.tar.part-* | tar -x -C /work/runs/gpu1     # run metadata + final/
+#   here:   mkdir -p /work/runs/gpu1 && cat <files_at>/run.tar.part-* | tar -x --strip-components=1 -C /work/runs/gpu1
+#           python scripts/ship_default_model.py --run /work/runs/gpu1 --corpus /work/data/corpus
 #
 # The machine has PyTorch and a GPU but no TTS, no network and (as lent here) ~13 usable
 # minutes, so the budget is fixed up front (minutes, env-overridable): SYNTH_MIN of corpus
 # synthesis on every core, then TRAIN_MIN of training warm-started from the shipped model.
 # The cosine schedule must end inside TRAIN_MIN, so a short probe run measures steps/s first.
 # Everything that comes back is under $OUT (at most 8 files of 16 MiB): the run's log,
-# recipe and eval, and its final weights (float32, tarred and split into 15 MB parts).
+# recipe and its best/ checkpoint (float32; the latest weights if no eval finished), as a
+# tar split into 15 MB parts: the run directory minus last.pt, ready for ship_default_model.py.
 set -euo pipefail
 SYNTH_MIN=${SYNTH_MIN:-2.5}
 TRAIN_MIN=${TRAIN_MIN:-4.5}
@@ -73,9 +75,11 @@ say "training: $STEPS steps (~$TRAIN_MIN min)"
   --init-from sewstream/assets/default-model $SETS --set total_steps="$STEPS" \
   --set eval_every=$(( (STEPS + 3) / 4 )) --minutes "$(awk "BEGIN {print $TRAIN_MIN + 1}")" || say "training stopped early"
 
-say "exporting"
-"$PYTHON" scripts/train_default_model.py --run "$WORK/run" --export "$WORK/run/final"
-rm -f "$WORK/run/last.pt" "$WORK/run/best/model.safetensors"  # too big to return; final/ has the weights
-tar -C "$WORK" -cf - run | split -b 15000000 - "$OUT/model.tar.part-"
+say "packing the run"
+if [ ! -f "$WORK/run/best/model.safetensors" ]; then  # no eval finished: the latest weights instead
+  "$PYTHON" scripts/train_default_model.py --run "$WORK/run" --export "$WORK/run/best"
+fi
+rm -f "$WORK/run/last.pt"  # optimizer state: 3x the model, too big to return
+tar -C "$WORK" -cf - run | split -b 15000000 - "$OUT/run.tar.part-"
 ls -la "$OUT"
 say "done"

@@ -88,6 +88,9 @@ def main() -> int:
     ap.add_argument("--real", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/speech"))
     ap.add_argument("--pocketsphinx", default="/work/data/eval/pocketsphinx.json")
     ap.add_argument("--dest", default=str(DEST))
+    ap.add_argument("--corpus", default=None,
+                    help="the corpus whose training text makes the LM (default: the run's; a run trained on a "
+                         "lent machine names a path that existed only there)")
     args = ap.parse_args()
 
     best = Path(args.run) / "best"
@@ -106,7 +109,7 @@ def main() -> int:
     model_mb = size_mb
 
     # the word LM: every distinct training sentence (held-out and evaluation text never entered the corpus)
-    lm, sentences = write_corpus_lm(recipe["corpus"], staging / "lm.arpa.gz", min_count=2)
+    lm, sentences = write_corpus_lm(args.corpus or recipe["corpus"], staging / "lm.arpa.gz", min_count=2)
     size_mb = sum(p.stat().st_size for p in staging.iterdir()) / 2**20
     if size_mb > LIMIT_MB:
         print(f"model + LM is {size_mb:.1f} MB, over the {LIMIT_MB} MB limit", file=sys.stderr)
