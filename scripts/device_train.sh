@@ -7,15 +7,18 @@
 #           python scripts/ship_default_model.py --run /work/runs/gpu1 --corpus /work/data/corpus
 #
 # The machine has PyTorch and a GPU but no TTS, no network and (as lent here) ~13 usable
-# minutes, so the budget is fixed up front (minutes, env-overridable): SYNTH_MIN of corpus
-# synthesis on every core, then TRAIN_MIN of training warm-started from the shipped model.
-# The cosine schedule must end inside TRAIN_MIN, so a short probe run measures steps/s first.
+# minutes, so the budget is fixed up front (minutes, env-overridable): PROBE_SYNTH_MIN + SYNTH_MIN
+# of corpus synthesis on every core, then TRAIN_MIN of training warm-started from the shipped
+# model (~9 minutes in all). The cosine schedule must end inside TRAIN_MIN, so a 40-step probe
+# measures steps/s first; it runs after the first slice of synthesis, so a broken GPU path
+# fails within ~2 minutes, leaving device time to fix it and call again.
 # Everything that comes back is under $OUT (at most 8 files of 16 MiB): the run's log,
 # recipe and its best/ checkpoint (float32; the latest weights if no eval finished), as a
 # tar split into 15 MB parts: the run directory minus last.pt, ready for ship_default_model.py.
 set -euo pipefail
-SYNTH_MIN=${SYNTH_MIN:-2.5}
-TRAIN_MIN=${TRAIN_MIN:-4.5}
+PROBE_SYNTH_MIN=${PROBE_SYNTH_MIN:-0.4}
+SYNTH_MIN=${SYNTH_MIN:-2}
+TRAIN_MIN=${TRAIN_MIN:-4}
 DEVICE=${DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
 BUNDLE=${BUNDLE:-.device}
@@ -49,16 +52,17 @@ for voice in (tts.Voice("espeak-ng", "en-us"), tts.Voice("flite", "slt"), tts.Vo
     print(f"{voice.engine}: {len(audio) / 16000:.2f} s of audio")
 EOF
 nvidia-smi -L 2>/dev/null || true
-say "corpus: $SYNTH_MIN min on $(nproc) cores"
 cp "$BUNDLE/corpus/config.json" "$WORK/corpus/"
 [ -f "$WORK/corpus/sentences.json.gz" ] || xz -dc "$BUNDLE/corpus/sentences.json.xz" | gzip -1 >"$WORK/corpus/sentences.json.gz"
-"$PYTHON" scripts/build_corpus.py --out "$WORK/corpus" --hours 60 --test-utts 400 --seed 0 \
-  --workers "$(nproc)" --minutes "$SYNTH_MIN" --eval-dir /nonexistent
-"$PYTHON" -c "
-from sewstream.train.corpus import CorpusReader
-for s in ('train', 'test'): print(s, CorpusReader('$WORK/corpus', s).summary())"
+corpus() {  # resumable: each call continues the same corpus for $1 more minutes
+  "$PYTHON" scripts/build_corpus.py --out "$WORK/corpus" --hours 60 --test-utts 400 --seed 0 \
+    --workers "$(nproc)" --minutes "$1" --eval-dir /nonexistent >/dev/null
+}
+say "corpus, first $PROBE_SYNTH_MIN min on $(nproc) cores (the test split, some training data)"
+corpus "$PROBE_SYNTH_MIN"
 
-say "probe: steps per second"
+# the GPU path fails here, within ~2 minutes, if it fails at all
+say "probe: steps per second on $DEVICE"
 rm -rf "$WORK/probe"
 # shellcheck disable=SC2086
 "$PYTHON" scripts/train_default_model.py --run "$WORK/probe" --corpus "$WORK/corpus" --device "$DEVICE" \
@@ -69,11 +73,19 @@ import json
 rows = [json.loads(l) for l in open('$WORK/probe/log.jsonl') if '\"loss\"' in l]
 rate = (rows[-1]['step'] - rows[0]['step']) / (rows[-1]['time'] - rows[0]['time'])
 print(int(rate * 60 * $TRAIN_MIN * 0.85))")  # 15% for evals, saves and start-up
+tail -3 "$WORK/probe.log"
+
+say "corpus, $SYNTH_MIN min more"
+corpus "$SYNTH_MIN"
+"$PYTHON" -c "
+from sewstream.train.corpus import CorpusReader
+for s in ('train', 'test'): print(s, CorpusReader('$WORK/corpus', s).summary())"
+
 say "training: $STEPS steps (~$TRAIN_MIN min)"
 # shellcheck disable=SC2086
 "$PYTHON" scripts/train_default_model.py --run "$WORK/run" --corpus "$WORK/corpus" --device "$DEVICE" \
   --init-from sewstream/assets/default-model $SETS --set total_steps="$STEPS" \
-  --set eval_every=$(( (STEPS + 3) / 4 )) --minutes "$(awk "BEGIN {print $TRAIN_MIN + 1}")" || say "training stopped early"
+  --set eval_every=$(( (STEPS + 3) / 4 )) --minutes "$(awk "BEGIN {print $TRAIN_MIN + 0.5}")" || say "training stopped early"
 
 say "packing the run"
 if [ ! -f "$WORK/run/best/model.safetensors" ]; then  # no eval finished: the latest weights instead
