@@ -79,3 +79,4 @@ def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
     assert ran.returncode == 0, ran.stderr
     lengths = dict(line.split() for line in ran.stdout.splitlines())
     assert set(lengths) == set(tts.ENGINES) and all(int(n) > 8000 for n in lengths.values())
+
