@@ -49,7 +49,8 @@ def training_section(run: str | Path, step: int) -> str:
     hours_seen = upto[-1]["hours_seen"] if upto else 0.0
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
-              f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}.")
+              f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}."
+              + (" The conv feature encoder was frozen (no gradient)." if r.get("freeze_feature_encoder") else ""))
     revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
                       for x in revisions)
     if revisions:

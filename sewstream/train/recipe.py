@@ -54,6 +54,9 @@ class Recipe:
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 5.0
     bf16: bool = True                 # autocast matmuls to bfloat16 (fp32 master weights)
+    # the conv feature encoder takes no gradient (as in wav2vec 2.0 fine-tuning): a step costs
+    # about half on CPU, where its backward pass dominates; for runs whose encoder has trained
+    freeze_feature_encoder: bool = False
     # residual branches start small, so every post-LN layer begins close to identity and a
     # deep stack trains like a shallow one until the branches grow (see the model card)
     residual_init_scale: float = 0.1

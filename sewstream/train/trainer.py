@@ -156,8 +156,12 @@ class Trainer:
             fresh = warm_start(self.model, recipe.init_from)
             self.say(f"initialised from {recipe.init_from}; {len(fresh)} tensors it lacks keep their init")
         self.model.to(self.device)
-        decay = [p for n, p in self.model.named_parameters() if p.dim() > 1 and "masked_spec_embed" not in n]
-        no_decay = [p for n, p in self.model.named_parameters() if p.dim() <= 1 or "masked_spec_embed" in n]
+        if recipe.freeze_feature_encoder:
+            for p in self.model.backbone.feature_extractor.parameters():
+                p.requires_grad_(False)
+        trained = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        decay = [p for n, p in trained if p.dim() > 1 and "masked_spec_embed" not in n]
+        no_decay = [p for n, p in trained if p.dim() <= 1 or "masked_spec_embed" in n]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                                             {"params": no_decay, "weight_decay": 0.0}],
                                            lr=recipe.lr, betas=recipe.betas)

@@ -210,3 +210,17 @@ def test_prefetcher_workers_hand_a_batch_error_to_the_loop():
             prefetch.next()
     finally:
         prefetch.close()
+
+
+def test_frozen_feature_encoder_stays_put_while_the_rest_trains(corpus, tmp_path):
+    r = recipe(corpus)
+    r.freeze_feature_encoder = True
+    t = Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), [], log=lambda _: None)
+    before = {n: p.detach().clone() for n, p in t.model.named_parameters()}
+    t.run(max_steps=3)
+    conv = [n for n in before if ".feature_extractor." in n]
+    assert conv and all(torch.equal(before[n], t.model.state_dict()[n]) for n in conv)
+    moved = [n for n in before if n not in conv and not torch.equal(before[n], t.model.state_dict()[n])]
+    assert any("layers.0." in n for n in moved) and any("lm_head" in n for n in moved)
+    resumed = Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), [], log=lambda _: None)
+    assert resumed.step == 3  # the optimizer state (without the frozen tensors) loads back
