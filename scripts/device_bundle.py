@@ -25,7 +25,6 @@ Layout of .device/ (git-ignored):
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
 import lzma
@@ -39,12 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from sewstream.train.corpus import CorpusConfig, trim_pool  # noqa: E402
-from sewstream.train.texts import Sentence  # noqa: E402
-from sewstream.train.tts import Voice  # noqa: E402
+from sewstream.train.corpus import load_frozen_config, load_frozen_pool, trim_pool  # noqa: E402
+from sewstream.train.tts import ENGINES  # noqa: E402
 
 LIMIT = 64 * 2**20  # what one device call carries: working tree + carried paths
-ENGINES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 # Present on any glibc Linux with a C++ runtime (and newer there): never shadowed.
 SYSTEM_LIBS = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread", "libdl.so", "librt.so",
                "libstdc++", "libgcc_s")
@@ -84,16 +81,16 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -
     tar.addfile(info, io.BytesIO(data))
 
 
-def pack_tts(dest: Path, level: int = 9) -> list[str]:
-    """Write tts.tar.xz; returns the engines packed (all three are required)."""
-    missing = [e for e, b in ENGINES.items() if shutil.which(b) is None]
+def pack_tts(dest: Path, level: int = 9) -> None:
+    """Write tts.tar.xz with all three engines (each is required)."""
+    missing = [e for e in ENGINES if shutil.which(e) is None]
     if missing:
         raise SystemExit(f"engines not installed here: {', '.join(missing)} "
                          "(apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts)")
     libs: dict[str, Path] = {}
     with tarfile.open(dest, "w:xz", preset=level) as tar:
-        for name, binary in ENGINES.items():
-            real = os.path.realpath(shutil.which(binary))
+        for name in ENGINES:
+            real = os.path.realpath(shutil.which(name))
             tar.add(real, f"libexec/{name}")
             extra = '--libdir "$here/festival" ' if name == "festival" else ""
             add_bytes(tar, f"bin/{name}", WRAPPER.format(name=name, extra=extra).encode(), 0o755)
@@ -104,7 +101,6 @@ def pack_tts(dest: Path, level: int = 9) -> list[str]:
             tar.add(ESPEAK_DATA / item, f"espeak-ng-data/{item}")
         tar.add(FESTIVAL_LIB, "festival",
                 filter=lambda ti: None if any(ti.name.startswith(f"festival/{s}") for s in FESTIVAL_SKIP) else ti)
-    return list(ENGINES)
 
 
 def pack_corpus_seed(corpus: Path, dest: Path, margin: float = 1.3) -> None:
@@ -113,11 +109,8 @@ def pack_corpus_seed(corpus: Path, dest: Path, margin: float = 1.3) -> None:
     for name in ("config.json", "sentences.json.gz", "train.jsonl"):
         if not (corpus / name).is_file():
             raise SystemExit(f"{corpus}: no {name} (build it with scripts/build_corpus.py first)")
-    saved = json.loads((corpus / "config.json").read_text())
-    config, voices = CorpusConfig.from_json(saved["config"]), [Voice(**v) for v in saved["voices"]]
-    with gzip.open(corpus / "sentences.json.gz", "rt", encoding="utf-8") as fh:
-        raw = json.load(fh)
-    pool = {k: [Sentence(*x) for x in v] for k, v in raw.items()}
+    config, voices = load_frozen_config(corpus)
+    pool = load_frozen_pool(corpus)
     with open(corpus / "train.jsonl", "rb") as fh:
         last = json.loads(fh.readlines()[-1])["id"]  # plan index reached, failed items included
     items = int((int(last.split("-")[1]) + 1) * margin)

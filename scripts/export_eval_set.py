@@ -13,7 +13,6 @@ two sets is what unseen voices cost, the rest is unseen sentences and the model 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from sewstream.train import tts
-from sewstream.train.corpus import CorpusConfig, CorpusReader, split_voices
+from sewstream.train.corpus import CorpusReader, load_frozen_config, split_voices
 from sewstream.train.tts import Voice
 
 
@@ -35,10 +34,9 @@ def _speak(job: tuple[Voice, str]) -> np.ndarray | None:
 
 def train_voice_audio(corpus: Path, entries: list[dict], seed: int = 11, workers: int = 2) -> list:
     """Each entry's sentence spoken by a training voice of its engine (None where synthesis failed)."""
-    saved = json.loads((corpus / "config.json").read_text())
-    config = CorpusConfig.from_json(saved["config"])
+    config, voices = load_frozen_config(corpus)
     by_engine: dict[str, list[Voice]] = {}
-    for v in split_voices([Voice(**v) for v in saved["voices"]], config)["train"]:
+    for v in split_voices(voices, config)["train"]:
         by_engine.setdefault(v.engine, []).append(v)
     rng = np.random.default_rng(seed)
     jobs = [(by_engine[e["engine"]][int(rng.integers(len(by_engine[e["engine"]])))].with_prosody(e["rate"], e["pitch"]),

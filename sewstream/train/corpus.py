@@ -220,15 +220,15 @@ def trim_pool(pool: dict[str, list[Sentence]], config: CorpusConfig, voices: lis
     """
     test, train_pool = hold_out_sentences(pool, config.test_utts, config)
     train_voices = split_voices(voices, config)["train"]
+    first = list(itertools.islice(plan("train", train_voices, train_pool, config), items))
     used: dict[str, int] = {}
-    for item in itertools.islice(plan("train", train_voices, train_pool, config), items):
+    for item in first:
         used[item.sentence.source] = used.get(item.sentence.source, 0) + 1
     out = {s: lst if used.get(s, 0) >= len(train_pool[s]) else lst[: len(lst) - len(train_pool[s]) + used.get(s, 0)]
            for s, lst in pool.items()}
     kept_test, kept_train = hold_out_sentences(out, config.test_utts, config)
-    before = itertools.islice(plan("train", train_voices, train_pool, config), items)
     after = itertools.islice(plan("train", train_voices, kept_train, config), items)
-    if kept_test != test or any(a != b for a, b in zip(before, after)):
+    if kept_test != test or any(a != b for a, b in zip(first, after)):
         raise AssertionError("trimming the sentence pool changed the corpus plan")
     return out
 
@@ -395,6 +395,18 @@ def missing_voices(voices: list[Voice]) -> frozenset[str]:
     return frozenset(v.key for v in voices if v.key not in installed)
 
 
+def load_frozen_config(root: str | Path) -> tuple[CorpusConfig, list[Voice]]:
+    """A built corpus's configuration and the voices frozen at its first run."""
+    saved = json.loads((Path(root) / "config.json").read_text())
+    return CorpusConfig.from_json(saved["config"]), [Voice(**v) for v in saved["voices"]]
+
+
+def load_frozen_pool(root: str | Path) -> dict[str, list[Sentence]]:
+    """A built corpus's sentence pool, frozen at its first run."""
+    with gzip.open(Path(root) / "sentences.json.gz", "rt", encoding="utf-8") as fh:
+        return {k: [Sentence(*s) for s in v] for k, v in json.load(fh).items()}
+
+
 def _load_or_make_state(
     root: Path,
     config: CorpusConfig,
@@ -403,8 +415,7 @@ def _load_or_make_state(
 ) -> tuple[CorpusConfig, dict[str, list[Sentence]], list[Voice]]:
     cfg_path, pool_path = root / "config.json", root / "sentences.json.gz"
     if cfg_path.exists():
-        saved = json.loads(cfg_path.read_text())
-        old = CorpusConfig.from_json(saved["config"])
+        old, voices = load_frozen_config(root)
         if (old.seed, old.test_utts) != (config.seed, config.test_utts):
             raise ValueError(
                 f"{root} was built with seed={old.seed}, test_utts={old.test_utts}; "
@@ -412,14 +423,12 @@ def _load_or_make_state(
             )
         old.train_hours = config.train_hours  # growing the corpus is allowed
         config = old
-        voices = [Voice(**v) for v in saved["voices"]]
     else:
         voices = tts.list_voices()
         if not voices:
             raise tts.TTSUnavailable("no TTS engine installed: apt-get install espeak-ng flite festival")
     if pool_path.exists():
-        with gzip.open(pool_path, "rt", encoding="utf-8") as fh:
-            pool = {k: [Sentence(*s) for s in v] for k, v in json.load(fh).items()}
+        pool = load_frozen_pool(root)
     else:
         pool = sentences if sentences is not None else build_sentence_pool(config.seed, eval_dir=eval_dir)
         tmp = pool_path.with_suffix(".tmp")
