@@ -11,6 +11,14 @@ other words, crops of keyword-free corpus sentences, and noise; all augmented li
 corpus. Held-out voices and real recordings stay for ``sewstream eval-keywords
 --detector classifier --classifier RUN/model``. Checkpoints every ``--save-every`` steps;
 running the same command again resumes. Needs espeak-ng / flite / festival for the clips.
+
+A second round: mine where a trained classifier fires falsely on training sentences
+(``scripts/mine_keyword_negatives.py``), then fine-tune it with those places as part of the
+``_unknown_`` windows:
+
+    python scripts/train_keyword_classifier.py --run /work/runs/kwc2 --corpus /work/data/corpus \
+        --init-classifier sewstream/assets/keyword-classifier --hard-negatives HARD.json \
+        --steps 800 --lr 1e-4
 """
 
 from __future__ import annotations
@@ -29,13 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sewstream.defaults import resolve_model  # noqa: E402
-from sewstream.model import load_model  # noqa: E402
+from sewstream.model import SEWForSequenceClassification, load_model  # noqa: E402
 from sewstream.text import FeatureExtractor  # noqa: E402
 from sewstream.train import tts  # noqa: E402
 from sewstream.train.batches import Prefetcher  # noqa: E402
 from sewstream.train.corpus import CorpusConfig, CorpusReader, split_voices  # noqa: E402
 from sewstream.train.keyword_model import classifier_from_ctc, lr_at  # noqa: E402
 from sewstream.train.keyword_windows import (  # noqa: E402
+    WindowMix,
     WindowSampler,
     keyword_free,
     other_words,
@@ -87,12 +96,48 @@ def make_clips(path: Path, keywords: list[str], voices: list[tts.Voice], per_key
     return by_keyword, [c for c, lab in zip(clips, labels) if lab not in keywords]
 
 
+def read_hard_negatives(path: Path, corpus: Path, keywords: list[str]) -> list[tuple[int, int]]:
+    """(sentence, start) pairs from a mining file; it must come from this corpus's train split."""
+    try:
+        data = json.loads(path.read_text())
+        mined_from, windows = Path(data["corpus"]), data["windows"]
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"--hard-negatives {path}: not a mining file from scripts/mine_keyword_negatives.py ({e})")
+    if mined_from.resolve() != corpus.resolve() or data.get("split") != "train":
+        sys.exit(f"--hard-negatives {path} was mined from {mined_from} ({data.get('split')}), not {corpus} (train)")
+    unknown = sorted({w[2] for w in windows} - set(keywords))
+    if unknown:
+        sys.exit(f"--hard-negatives {path} has windows for {', '.join(unknown)}, not among --keywords")
+    if not windows:
+        sys.exit(f"--hard-negatives {path} holds no windows")
+    return [(int(w[0]), int(w[1])) for w in windows]
+
+
+def load_classifier(path: Path, labels: list[str]):
+    """A trained classifier to fine-tune: its labels must be ``labels``, in order."""
+    model = load_model(path, dtype=torch.float32)
+    if not isinstance(model, SEWForSequenceClassification):
+        sys.exit(f"--init-classifier {path} is a {type(model).__name__}, not a sequence classifier")
+    theirs = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if theirs != labels:
+        sys.exit(f"--init-classifier {path} has labels {theirs}, --keywords gives {labels}")
+    for q in model.backbone.feature_extractor.parameters():
+        q.requires_grad_(False)
+    return model
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="run directory (clips cache, checkpoints, model/)")
     p.add_argument("--corpus", type=Path, required=True, help="the training corpus (keyword-free sentences)")
     p.add_argument("--keywords", default="yes,no,down,stop,go")
     p.add_argument("--init", type=Path, default=None, help="CTC checkpoint for the backbone (default: embedded)")
+    p.add_argument("--init-classifier", type=Path, default=None,
+                   help="start from this classifier (same labels) instead of a CTC backbone")
+    p.add_argument("--hard-negatives", type=Path, default=None,
+                   help="mined windows (scripts/mine_keyword_negatives.py) to use as _unknown_")
+    p.add_argument("--hard-share", type=float, default=0.1,
+                   help="share of windows drawn from --hard-negatives (taken from the sentence crops' share)")
     p.add_argument("--layers", type=int, default=6, help="backbone layers to keep")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=32)
@@ -121,10 +166,19 @@ def main() -> None:
     say(f"{len(sentences)}/{len(corpus)} corpus sentences are keyword-free")
     pool_rng = np.random.default_rng(args.seed)
     babble = [corpus.audio(int(i)) for i in pool_rng.choice(sentences, 100, replace=False)]
-    sampler = WindowSampler(kw_clips, other_clips, corpus.audio, sentences, window_augmenter(args.seed, babble))
+    hard, mix = [], WindowMix()
+    if args.hard_negatives:
+        hard = read_hard_negatives(args.hard_negatives, args.corpus, keywords)
+        mix = WindowMix(unknown_sentences=mix.unknown_sentences - args.hard_share, hard_negatives=args.hard_share)
+        say(f"{len(hard)} hard negatives from {args.hard_negatives} ({args.hard_share:.0%} of windows)")
+    sampler = WindowSampler(kw_clips, other_clips, corpus.audio, sentences, window_augmenter(args.seed, babble),
+                            mix=mix, hard_negatives=hard)
 
-    ctc = load_model(args.init or resolve_model(None), dtype=torch.float32)
-    model = classifier_from_ctc(ctc, labels, min(args.layers, ctc.config.num_hidden_layers)).train()
+    if args.init_classifier:
+        model = load_classifier(args.init_classifier, labels).train()
+    else:
+        ctc = load_model(args.init or resolve_model(None), dtype=torch.float32)
+        model = classifier_from_ctc(ctc, labels, min(args.layers, ctc.config.num_hidden_layers)).train()
     opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr, weight_decay=0.01)
     ckpt, step = args.run / "last.pt", 0
     if ckpt.exists():

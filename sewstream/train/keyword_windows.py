@@ -1,8 +1,9 @@
 """Labelled one-second windows for training a keyword classifier (Speech Commands style).
 
 A window is one of: a keyword spoken alone, placed at a random offset (label = the keyword);
-an other word spoken alone, or a crop of a keyword-free sentence (``_unknown_``); noise only
-(``_silence_``). The clean clip is placed first and the whole window is augmented after, so
+an other word spoken alone, a crop of a keyword-free sentence, or a mined hard negative (the
+place in a keyword-free sentence where an earlier classifier nearly fired; ``_unknown_``);
+noise only (``_silence_``). The clean clip is placed first and the whole window is augmented after, so
 noise, reverberation and gain cover the window evenly and padding never shows as digital
 zeros around the word (a cue the real stream would not give).
 """
@@ -18,6 +19,7 @@ import numpy as np
 from .augment import Augmenter, apply_gain, colored_noise, speed_perturb
 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
+SAMPLE_RATE = 16000
 
 
 def keyword_free(text: str, keywords: Sequence[str]) -> bool:
@@ -66,7 +68,11 @@ def place(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def crop(audio: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """A window of ``n`` samples from a sentence; it may hang over either end by up to half."""
-    start = int(rng.integers(-(n // 2), max(len(audio) - n // 2, -(n // 2) + 1)))
+    return cut(audio, int(rng.integers(-(n // 2), max(len(audio) - n // 2, -(n // 2) + 1))), n)
+
+
+def cut(audio: np.ndarray, start: int, n: int) -> np.ndarray:
+    """``audio[start:start + n]``, zero-padded where that range lies outside the audio."""
     out = np.zeros(n, np.float32)
     lo, hi = max(start, 0), min(start + n, len(audio))
     if hi > lo:
@@ -81,6 +87,8 @@ class WindowMix:
     silence: float = 0.08
     unknown_words: float = 0.2
     unknown_sentences: float = 0.3
+    hard_negatives: float = 0.1         # only when the sampler is given hard negatives
+    hard_jitter_s: float = 0.1          # a hard negative's crop moves by up to this much
     p_speed: float = 0.6                # chance a word clip is speed-perturbed (0.85-1.15) first
 
 
@@ -88,13 +96,16 @@ class WindowSampler:
     """Random labelled windows: ``sampler.batch(size, rng) -> (audio (B, n), label ids (B,))``.
 
     ``keywords`` maps each keyword label to its clean clips; ``unknown_words`` are clean clips
-    of other words; ``sentence`` (i -> audio) with ``sentence_ids`` gives keyword-free sentences.
+    of other words; ``sentence`` (i -> audio) with ``sentence_ids`` gives keyword-free sentences;
+    ``hard_negatives`` are (sentence id, window start sample) places in those sentences that a
+    classifier confused with a keyword (``scripts/mine_keyword_negatives.py``).
     Labels are ordered keywords first, then ``_unknown_``, ``_silence_``.
     """
 
     def __init__(self, keywords: dict[str, list[np.ndarray]], unknown_words: list[np.ndarray],
                  sentence, sentence_ids: Sequence[int], augment: Augmenter, *,
-                 window: int = 16000, mix: WindowMix = WindowMix()) -> None:
+                 window: int = 16000, mix: WindowMix = WindowMix(),
+                 hard_negatives: Sequence[tuple[int, int]] = ()) -> None:
         if not keywords or any(not clips for clips in keywords.values()):
             raise ValueError("every keyword needs at least one clip")
         if not unknown_words and not sentence_ids:
@@ -106,13 +117,16 @@ class WindowSampler:
         self.sentence_ids = list(sentence_ids)
         self.augment = augment
         self.window = window
+        self.hard_negatives = [(int(i), int(start)) for i, start in hard_negatives]
+        self.hard_jitter = round(mix.hard_jitter_s * SAMPLE_RATE)
         shares = [mix.silence, mix.unknown_words if unknown_words else 0.0,
-                  mix.unknown_sentences if self.sentence_ids else 0.0]
+                  mix.unknown_sentences if self.sentence_ids else 0.0,
+                  mix.hard_negatives if self.hard_negatives else 0.0]
         rest = 1.0 - sum(shares)
         if rest <= 0:
             raise ValueError(f"window mix {mix} leaves no room for keywords")
         self.p_speed = mix.p_speed
-        self.kinds = ["silence", "unknown_word", "unknown_sentence", *keywords]
+        self.kinds = ["silence", "unknown_word", "unknown_sentence", "hard_negative", *keywords]
         p = np.array(shares + [rest / len(keywords)] * len(keywords))
         self.p = p / p.sum()
 
@@ -125,6 +139,10 @@ class WindowSampler:
         if kind == "unknown_sentence":
             i = self.sentence_ids[int(rng.integers(len(self.sentence_ids)))]
             x, label = crop(np.asarray(self.sentence(i), np.float32), n, rng), UNKNOWN
+        elif kind == "hard_negative":
+            i, start = self.hard_negatives[int(rng.integers(len(self.hard_negatives)))]
+            start += int(rng.integers(-self.hard_jitter, self.hard_jitter + 1))
+            x, label = cut(np.asarray(self.sentence(i), np.float32), start, n), UNKNOWN
         else:
             clips, label = ((self.unknown_words, UNKNOWN) if kind == "unknown_word" else (self.keywords[kind], kind))
             clip = clips[int(rng.integers(len(clips)))]

@@ -12,6 +12,7 @@ from sewstream.train.keyword_windows import (
     WindowMix,
     WindowSampler,
     crop,
+    cut,
     keyword_free,
     other_words,
     place,
@@ -138,3 +139,36 @@ def test_other_words_skip_keywords_and_their_homophones():
     assert "now" in words and "gown" in words
     assert len(words) == len(set(words))
     assert "know" in other_words(["yes"])   # only a homophone of a chosen keyword is dropped
+
+
+def test_cut_pads_outside_the_audio():
+    audio = np.arange(1, 11, dtype=np.float32)
+    np.testing.assert_array_equal(cut(audio, -2, 5), [0, 0, 1, 2, 3])
+    np.testing.assert_array_equal(cut(audio, 8, 4), [9, 10, 0, 0])
+    np.testing.assert_array_equal(cut(audio, 20, 3), [0, 0, 0])
+
+
+def test_hard_negatives_are_the_mined_places_labelled_unknown():
+    # Sentence 0 is a 3 s ramp: a window's first sample tells where it was cut.
+    ramp = np.arange(3 * N, dtype=np.float32) / (3 * N)
+    keywords = {"yes": [tone(0.4, 200)]}
+    mix = WindowMix(p_speed=0.0, silence=0.0, unknown_words=0.0, unknown_sentences=0.0, hard_negatives=0.5,
+                    hard_jitter_s=0.1)
+    s = WindowSampler(keywords, [tone(0.5, 800)], lambda i: ramp, [0], no_augment(), mix=mix,
+                      hard_negatives=[(0, N)])
+    x, y = s.batch(400, np.random.default_rng(0))
+    hard = x[y == s.labels.index(UNKNOWN)]
+    assert 150 < len(hard) < 250                      # half the windows
+    starts = np.rint(hard[:, 0] * 3 * N)
+    assert np.all(np.abs(starts - N) <= 0.1 * N)      # at the mined place, jittered by <= 0.1 s
+    assert len(set(starts)) > 50
+    np.testing.assert_allclose(np.diff(hard[0]), 1 / (3 * N), rtol=1e-2)  # one contiguous cut
+
+
+def test_hard_negative_share_is_zero_without_hard_negatives():
+    s = sampler(hard_negatives=0.3)   # none given: the share goes to nobody, keywords keep theirs
+    _, y = s.batch(2000, np.random.default_rng(0))
+    share = np.bincount(y, minlength=4) / len(y)
+    mix = WindowMix()
+    keyword_share = (1 - mix.silence - mix.unknown_words - mix.unknown_sentences) / 2
+    np.testing.assert_allclose(share[:2], keyword_share, atol=0.03)

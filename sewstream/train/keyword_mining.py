@@ -1,0 +1,50 @@
+"""Hard-negative mining for a keyword classifier.
+
+Random crops of keyword-free sentences rarely land on the few places that sound like a
+keyword ("nobody", "go-", "don't"), yet those are where a trained classifier fires falsely.
+Mining slides the classifier over keyword-free sentences on the eval grid (1 s windows every
+``hop``) and keeps every window where some keyword is the top word label with probability
+>= ``min_prob``; a next training run draws a share of its ``_unknown_`` windows from these
+places (``WindowSampler(hard_negatives=...)``). Mine the *training* corpus only, so an
+evaluation on held-out voices stays unseen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sewstream.keywords.classifier import keyword_support
+
+
+@dataclass(frozen=True)
+class HardNegative:
+    sentence: int       # index in the corpus split
+    start: int          # window start, samples from the sentence start (negative: hangs over)
+    label: str          # the keyword the classifier took it for
+    prob: float
+
+
+def mine(classify: Callable[[np.ndarray], np.ndarray], labels: Sequence[str], ignore: Iterable[str],
+         sentences: Iterable[tuple[int, np.ndarray]], *, window: int = 16000, hop: int = 4000,
+         pad: int = 8000, min_prob: float = 0.3, batch: int = 32) -> Iterable[HardNegative]:
+    """Yield the windows of each ``(id, audio)`` sentence that ``classify`` ((B, window) ->
+    (B, labels) probabilities) takes for a keyword with probability >= ``min_prob``.
+
+    Windows end every ``hop`` samples over the audio padded by ``pad`` zeros on each side
+    (as ``sewstream eval-keywords`` scores a clip), so a word at either end is seen whole.
+    """
+    ignore = list(ignore)
+    for sid, audio in sentences:
+        padded = np.concatenate([np.zeros(pad, np.float32), np.asarray(audio, np.float32),
+                                 np.zeros(pad, np.float32)])
+        starts = list(range(0, max(len(padded) - window, 0) + 1, hop))
+        windows = np.stack([np.pad(padded[s:s + window], (0, max(0, s + window - len(padded)))) for s in starts])
+        probs = np.concatenate([classify(windows[i:i + batch]) for i in range(0, len(windows), batch)])
+        support = keyword_support(probs, list(labels), ignore)
+        best = support.argmax(axis=1)
+        for s, j, p in zip(starts, best, support[np.arange(len(best)), best]):
+            if p >= min_prob:
+                yield HardNegative(sid, s - pad, labels[int(j)], float(p))

@@ -1,0 +1,120 @@
+"""Hard-negative mining: which windows of keyword-free sentences a classifier confuses."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sewstream.model import load_model
+from sewstream.text import FeatureExtractor
+from sewstream.train.corpus import CorpusReader
+from sewstream.train.keyword_mining import HardNegative, mine
+from sewstream.train.keyword_model import classifier_from_ctc
+from sewstream.train.keyword_windows import keyword_free
+
+N = 16000
+LABELS = ["yes", "no", "_unknown_", "_silence_"]
+
+
+def tone_at(seconds: float, where: list[float], freq: float) -> np.ndarray:
+    """``seconds`` of quiet with a 0.3 s tone of ``freq`` starting at each of ``where``."""
+    audio = np.zeros(int(seconds * N), np.float32)
+    t = np.arange(int(0.3 * N)) / N
+    for w in where:
+        audio[int(w * N):int(w * N) + len(t)] = 0.5 * np.sin(2 * np.pi * freq * t)
+    return audio
+
+
+def fake_classifier(windows: np.ndarray) -> np.ndarray:
+    """"yes" (p 0.9) for a window holding the whole 400 Hz tone, "no" (0.4) for 800 Hz, else
+    _unknown_; a tone cut by the window edge does not count."""
+    out = np.tile([0.0, 0.0, 0.9, 0.1], (len(windows), 1))
+    for k, w in enumerate(windows):
+        loud = np.flatnonzero(np.abs(w) > 0.01)
+        if not len(loud) or loud[-1] - loud[0] < 0.29 * N or loud[0] < 50 or loud[-1] > len(w) - 50:
+            continue
+        spectrum = np.abs(np.fft.rfft(w))
+        freq = np.argmax(spectrum) * N / len(w)
+        out[k] = [0.9, 0.05, 0.05, 0.0] if abs(freq - 400) < 10 else [0.05, 0.4, 0.55, 0.0]
+    return out
+
+
+def test_mines_the_windows_around_each_confusion_with_their_place_and_label():
+    sentences = [(7, tone_at(3.0, [1.0], 400)), (9, tone_at(2.0, [0.2], 800)), (11, tone_at(2.0, [], 400))]
+    found = list(mine(fake_classifier, LABELS, ["_unknown_", "_silence_"], sentences, hop=2000, pad=8000,
+                      min_prob=0.3))
+    assert {h.sentence for h in found} == {7, 9}              # the tone-free sentence gives nothing
+    yes = [h for h in found if h.sentence == 7]
+    assert all(h.label == "yes" and abs(h.prob - 0.9) < 1e-6 for h in yes)
+    # every window that holds the whole tone (1.0-1.3 s) is found, on the hop grid, and no other
+    expected = [s - 8000 for s in range(0, 3 * N + 16000 - N + 1, 2000) if s - 8000 < N and s - 8000 + N > 1.3 * N]
+    assert [h.start for h in yes] == expected
+    no = [h for h in found if h.sentence == 9]
+    assert no and all(h.label == "no" for h in no)
+    assert min(h.start for h in no) < 0                        # a tone near the start: the window hangs over
+
+
+def test_min_prob_and_ignored_labels():
+    sentences = [(9, tone_at(2.0, [0.5], 800))]
+    assert list(mine(fake_classifier, LABELS, ["_unknown_", "_silence_"], sentences, min_prob=0.5)) == []
+    # _unknown_ (0.9 on quiet windows) is never a hard negative's label
+    assert all(isinstance(h, HardNegative) and h.label in ("yes", "no")
+               for h in mine(fake_classifier, LABELS, ["_unknown_", "_silence_"], sentences, min_prob=0.01))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mining_script_writes_a_file_the_trainer_reads(tiny_ctc_dir, corpus, tmp_path):
+    classifier = tmp_path / "classifier"
+    classifier_from_ctc(load_model(tiny_ctc_dir), LABELS).eval().save_pretrained(classifier)
+    FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(classifier)
+    out = tmp_path / "hard.json"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "mine_keyword_negatives.py"),
+                           "--classifier", str(classifier), "--corpus", str(corpus), "--out", str(out),
+                           "--hours", "1", "--min-prob", "0.01", "--hop", "0.5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    reader = CorpusReader(corpus, "train")
+    free = [i for i in range(len(reader)) if keyword_free(reader.text(i), ["yes", "no"])]
+    assert 0 < len(free) < len(reader)
+    # min-prob 0.01: a random classifier's top keyword passes everywhere, so every window of every
+    # keyword-free sentence (and of no other) is listed, on the 0.5 s grid from -0.5 s
+    assert {w[0] for w in data["windows"]} == set(free)
+    assert all(w[1] % 8000 == 0 and w[1] >= -8000 and w[2] in ("yes", "no") for w in data["windows"])
+    expected = sum(len(range(0, reader.entries[i]["num_samples"] + 16000 - N + 1, 8000)) for i in free)
+    assert len(data["windows"]) == expected
+
+    trainer = load_script("train_keyword_classifier")
+    pairs = trainer.read_hard_negatives(out, corpus, ["yes", "no"])
+    assert pairs == [(w[0], w[1]) for w in data["windows"]]
+    with pytest.raises(SystemExit, match="was mined from"):
+        trainer.read_hard_negatives(out, tmp_path, ["yes", "no"])
+    with pytest.raises(SystemExit, match="not among --keywords"):
+        trainer.read_hard_negatives(out, corpus, ["yes"])
+    with pytest.raises(SystemExit, match="has labels"):
+        trainer.load_classifier(classifier, ["no", "yes", "_unknown_", "_silence_"])
+    assert not any(p.requires_grad for p in
+                   trainer.load_classifier(classifier, LABELS).backbone.feature_extractor.parameters())
+
+
+def test_mining_script_refuses_a_ctc_model(tiny_ctc_dir, corpus, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "mine_keyword_negatives.py"),
+                           "--classifier", str(tiny_ctc_dir), "--corpus", str(corpus), "--out",
+                           str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not a sequence classifier" in done.stderr
+    assert "Traceback" not in done.stderr
