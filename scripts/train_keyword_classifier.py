@@ -69,8 +69,8 @@ def make_clips(path: Path, keywords: list[str], voices: list[tts.Voice], per_key
     """Clean TTS clips (cached in ``path``): keyword -> clips, and other-word clips."""
     if path.exists():
         data = np.load(path, allow_pickle=False)
-        spans, labels = data["spans"], [str(s) for s in data["labels"]]
-        clips = [data["audio"][a:b] for a, b in spans]
+        audio, spans, labels = data["audio"], data["spans"], [str(s) for s in data["labels"]]
+        clips = [audio[a:b] for a, b in spans]  # index the array once: each data[...] re-reads the file
     else:
         rng = np.random.default_rng(seed)
         others = other_words(keywords)
