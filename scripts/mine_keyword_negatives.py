@@ -26,6 +26,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sewstream.keywords.classifier import keyword_support  # noqa: E402
 from sewstream.model import SEWForSequenceClassification, load_model  # noqa: E402
 from sewstream.model.checkpoint import resolve_checkpoint  # noqa: E402
 from sewstream.text import FeatureExtractor  # noqa: E402
@@ -58,12 +59,15 @@ def main() -> None:
     keywords = [x for x in labels if x not in (UNKNOWN, SILENCE)]
     normalize = FeatureExtractor.from_pretrained(resolve_checkpoint(args.classifier)).do_normalize
 
-    def classify(windows: np.ndarray) -> np.ndarray:
+    columns = [labels.index(k) for k in keywords]
+
+    def score(windows: np.ndarray) -> np.ndarray:  # keyword support, as eval-keywords scores a window
         x = torch.from_numpy(windows)
         if normalize:
             x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + 1e-7)
         with torch.inference_mode():
-            return model(x).logits.float().softmax(-1).numpy()
+            probs = model(x).logits.float().softmax(-1).numpy()
+        return keyword_support(probs, labels, (UNKNOWN, SILENCE))[:, columns]
 
     corpus = CorpusReader(args.corpus, "train")
     order = np.random.default_rng(args.seed).permutation(len(corpus))
@@ -87,7 +91,7 @@ def main() -> None:
             yield i, audio
             bar.update(len(audio) / SAMPLE_RATE)
 
-    found = list(mine(classify, labels, (UNKNOWN, SILENCE), sentences(), hop=round(args.hop * SAMPLE_RATE),
+    found = list(mine(score, keywords, sentences(), hop=round(args.hop * SAMPLE_RATE),
                       min_prob=args.min_prob))
     bar.close()
     by_label = collections.Counter(h.label for h in found)

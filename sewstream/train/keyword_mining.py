@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sewstream.keywords.classifier import keyword_support
-
 
 @dataclass(frozen=True)
 class HardNegative:
@@ -27,24 +25,23 @@ class HardNegative:
     prob: float
 
 
-def mine(classify: Callable[[np.ndarray], np.ndarray], labels: Sequence[str], ignore: Iterable[str],
+def mine(score: Callable[[np.ndarray], np.ndarray], keywords: Sequence[str],
          sentences: Iterable[tuple[int, np.ndarray]], *, window: int = 16000, hop: int = 4000,
          pad: int = 8000, min_prob: float = 0.3, batch: int = 32) -> Iterable[HardNegative]:
-    """Yield the windows of each ``(id, audio)`` sentence that ``classify`` ((B, window) ->
-    (B, labels) probabilities) takes for a keyword with probability >= ``min_prob``.
+    """Yield the windows of each ``(id, audio)`` sentence that ``score`` ((B, window) ->
+    (B, keywords) support, e.g. ``sewstream.keywords.classifier.keyword_support`` of the
+    classifier's probabilities) gives some keyword >= ``min_prob``.
 
     Windows end every ``hop`` samples over the audio padded by ``pad`` zeros on each side
     (as ``sewstream eval-keywords`` scores a clip), so a word at either end is seen whole.
     """
-    ignore = list(ignore)
     for sid, audio in sentences:
         padded = np.concatenate([np.zeros(pad, np.float32), np.asarray(audio, np.float32),
                                  np.zeros(pad, np.float32)])
         starts = list(range(0, max(len(padded) - window, 0) + 1, hop))
         windows = np.stack([np.pad(padded[s:s + window], (0, max(0, s + window - len(padded)))) for s in starts])
-        probs = np.concatenate([classify(windows[i:i + batch]) for i in range(0, len(windows), batch)])
-        support = keyword_support(probs, list(labels), ignore)
+        support = np.concatenate([score(windows[i:i + batch]) for i in range(0, len(windows), batch)])
         best = support.argmax(axis=1)
         for s, j, p in zip(starts, best, support[np.arange(len(best)), best]):
             if p >= min_prob:
-                yield HardNegative(sid, s - pad, labels[int(j)], float(p))
+                yield HardNegative(sid, s - pad, keywords[int(j)], float(p))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sewstream.keywords.classifier import keyword_support
 from sewstream.model import load_model
 from sewstream.text import FeatureExtractor
 from sewstream.train.corpus import CorpusReader
@@ -45,9 +46,13 @@ def fake_classifier(windows: np.ndarray) -> np.ndarray:
     return out
 
 
+def fake_support(windows: np.ndarray) -> np.ndarray:
+    return keyword_support(fake_classifier(windows), LABELS, ["_unknown_", "_silence_"])[:, :2]
+
+
 def test_mines_the_windows_around_each_confusion_with_their_place_and_label():
     sentences = [(7, tone_at(3.0, [1.0], 400)), (9, tone_at(2.0, [0.2], 800)), (11, tone_at(2.0, [], 400))]
-    found = list(mine(fake_classifier, LABELS, ["_unknown_", "_silence_"], sentences, hop=2000, pad=8000,
+    found = list(mine(fake_support, LABELS[:2], sentences, hop=2000, pad=8000,
                       min_prob=0.3))
     assert {h.sentence for h in found} == {7, 9}              # the tone-free sentence gives nothing
     yes = [h for h in found if h.sentence == 7]
@@ -60,12 +65,13 @@ def test_mines_the_windows_around_each_confusion_with_their_place_and_label():
     assert min(h.start for h in no) < 0                        # a tone near the start: the window hangs over
 
 
-def test_min_prob_and_ignored_labels():
+def test_min_prob_and_windows_without_a_keyword():
     sentences = [(9, tone_at(2.0, [0.5], 800))]
-    assert list(mine(fake_classifier, LABELS, ["_unknown_", "_silence_"], sentences, min_prob=0.5)) == []
-    # _unknown_ (0.9 on quiet windows) is never a hard negative's label
-    assert all(isinstance(h, HardNegative) and h.label in ("yes", "no")
-               for h in mine(fake_classifier, LABELS, ["_unknown_", "_silence_"], sentences, min_prob=0.01))
+    assert list(mine(fake_support, LABELS[:2], sentences, min_prob=0.5)) == []   # "no" only reaches 0.4
+    found = list(mine(fake_support, LABELS[:2], sentences, min_prob=0.01))
+    # windows the classifier calls _unknown_ (no whole tone) support no keyword at any min_prob
+    assert found and all(isinstance(h, HardNegative) and h.label == "no" for h in found)
+    assert all(h.start <= 0.5 * N and h.start + N >= 0.8 * N for h in found)
 
 
 ROOT = Path(__file__).resolve().parents[2]
