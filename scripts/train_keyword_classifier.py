@@ -148,6 +148,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if not 0 < args.hard_share <= WindowMix().unknown_sentences:
+        p.error(f"--hard-share must be in (0, {WindowMix().unknown_sentences}] (it comes out of the sentence "
+                f"crops' share), got {args.hard_share}")
     torch.set_num_threads(args.threads)
     keywords = [k.strip().lower() for k in args.keywords.split(",") if k.strip()]
     labels = [*keywords, "_unknown_", "_silence_"]

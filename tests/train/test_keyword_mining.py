@@ -124,3 +124,11 @@ def test_mining_script_refuses_a_ctc_model(tiny_ctc_dir, corpus, tmp_path):
                            str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "not a sequence classifier" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_trainer_refuses_a_hard_share_outside_the_sentence_share_before_doing_anything(corpus, tmp_path):
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_keyword_classifier.py"), "--run", str(run),
+                           "--corpus", str(corpus), "--hard-share", "0.5"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--hard-share must be in (0, 0.3]" in done.stderr
+    assert not run.exists()
