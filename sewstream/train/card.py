@@ -14,6 +14,14 @@ from pathlib import Path
 from .curves import eval_table, read_log, read_records
 
 SECTION, END = "## Recipe\n", "\n## Measured accuracy"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a card should name it: relative to the repository when inside it (a card is
+    read on other machines, where this checkout's absolute path means nothing)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
 def _recipe_at(run: Path, step: int) -> tuple[dict, list[dict]]:
@@ -75,7 +83,7 @@ ramped in from step {r['augment_from_step']}.
     history = earlier_history(source.read_text()) if source.is_file() else ""
     earlier = (history.replace("\n## ", "\n### ") if history else
                f"(no card was found at {source}: the earlier training is not recorded here)")
-    return f"""Two stages: the model in `{r['init_from']}` (stage 1), then a new run that started from its
+    return f"""Two stages: the model in `{shown_path(r['init_from'])}` (stage 1), then a new run that started from its
 weights with a fresh optimizer (`scripts/train_default_model.py --init-from`, stage 2).
 
 ### Stage 1: the model it started from

@@ -44,3 +44,11 @@ def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_pat
 
     (shipped / "README.md").unlink()
     assert "no card was found" in training_section(tmp_path / "second", 2)
+
+
+def test_paths_inside_the_repository_are_shown_relative():
+    from sewstream.defaults import DEFAULT_MODEL_DIR
+    from sewstream.train.card import shown_path
+
+    assert shown_path(DEFAULT_MODEL_DIR) == "sewstream/assets/default-model"
+    assert shown_path("/elsewhere/model") == "/elsewhere/model"
