@@ -26,7 +26,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sewstream.keywords.classifier import keyword_support  # noqa: E402
+from sewstream.keywords.classifier import keyword_support, normalize_windows  # noqa: E402
 from sewstream.model import SEWForSequenceClassification, load_model  # noqa: E402
 from sewstream.model.checkpoint import resolve_checkpoint  # noqa: E402
 from sewstream.text import FeatureExtractor  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> None:
     def score(windows: np.ndarray) -> np.ndarray:  # keyword support, as eval-keywords scores a window
         x = torch.from_numpy(windows)
         if normalize:
-            x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + 1e-7)
+            x = normalize_windows(x)
         with torch.inference_mode():
             probs = model(x).logits.float().softmax(-1).numpy()
         return keyword_support(probs, labels, (UNKNOWN, SILENCE))[:, columns]

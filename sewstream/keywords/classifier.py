@@ -61,8 +61,8 @@ class ClassifierModel:
 
     def _run(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, S) windows -> (B, labels) probabilities, on the worker thread."""
-        if self.normalize:  # per window, as the model was trained (Wav2Vec2FeatureExtractor)
-            audio = (audio - audio.mean(-1, keepdim=True)) / torch.sqrt(audio.var(-1, keepdim=True) + 1e-7)
+        if self.normalize:
+            audio = normalize_windows(audio)
         param = next(self.model.parameters())
         logits = self.model(audio.to(device=param.device, dtype=param.dtype)).logits
         return logits.float().softmax(-1).cpu()
@@ -83,6 +83,12 @@ class ClassifierModel:
         with torch.inference_mode():
             probs = self._run(batch if batch.ndim == 2 else batch[None]).numpy()
         return probs if batch.ndim == 2 else probs[0]
+
+
+def normalize_windows(audio: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per window (last axis), as a ``do_normalize`` classifier was
+    trained (Wav2Vec2FeatureExtractor)."""
+    return (audio - audio.mean(-1, keepdim=True)) / torch.sqrt(audio.var(-1, keepdim=True) + 1e-7)
 
 
 def keyword_support(probs: np.ndarray, labels: list[str], ignore: Iterable[str]) -> np.ndarray:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .keyword_windows import cut
+
 
 @dataclass(frozen=True)
 class HardNegative:
@@ -36,12 +38,11 @@ def mine(score: Callable[[np.ndarray], np.ndarray], keywords: Sequence[str],
     (as ``sewstream eval-keywords`` scores a clip), so a word at either end is seen whole.
     """
     for sid, audio in sentences:
-        padded = np.concatenate([np.zeros(pad, np.float32), np.asarray(audio, np.float32),
-                                 np.zeros(pad, np.float32)])
-        starts = list(range(0, max(len(padded) - window, 0) + 1, hop))
-        windows = np.stack([np.pad(padded[s:s + window], (0, max(0, s + window - len(padded)))) for s in starts])
+        audio = np.asarray(audio, np.float32)
+        starts = list(range(-pad, max(len(audio) + pad - window, -pad) + 1, hop))
+        windows = np.stack([cut(audio, s, window) for s in starts])
         support = np.concatenate([score(windows[i:i + batch]) for i in range(0, len(windows), batch)])
         best = support.argmax(axis=1)
         for s, j, p in zip(starts, best, support[np.arange(len(best)), best]):
             if p >= min_prob:
-                yield HardNegative(sid, s - pad, keywords[int(j)], float(p))
+                yield HardNegative(sid, s, keywords[int(j)], float(p))
