@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from sewstream.train.corpus import load_frozen_config, load_frozen_pool, trim_pool  # noqa: E402
-from sewstream.train.tts import ENGINES  # noqa: E402
+from sewstream.train.tts import DEFAULT_ENGINES as ENGINES  # noqa: E402
 
 LIMIT = 64 * 2**20  # what one device call carries: working tree + carried paths
 # Present on any glibc Linux with a C++ runtime (and newer there): never shadowed.

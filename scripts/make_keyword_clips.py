@@ -6,7 +6,9 @@
 
 Voices: the speakers the training corpus holds out for its test split (espeak-ng variants
 m5 f3 Andy belinda klatt4 travis, flite rms, festival ked_diphone), so an evaluation never
-hears a training voice. Output: 16 kHz mono 16-bit FLAC + ``transcripts.txt`` (stem TEXT).
+hears a training voice; ``--voices non-free`` uses the held-out voices of the opt-in engines
+instead (mbrola us3, pico en-GB; Debian contrib / non-free).
+Output: 16 kHz mono 16-bit FLAC + ``transcripts.txt`` (stem TEXT).
 Needs espeak-ng / flite / festival (apt); CI does not: it uses the committed test clips.
 """
 
@@ -24,11 +26,14 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sewstream.train.tts import Voice, engine_available, synthesize  # noqa: E402
+from sewstream.train.corpus import CorpusConfig  # noqa: E402
+from sewstream.train.tts import DEFAULT_ENGINES, Voice, engine_available, synthesize  # noqa: E402
 
 HELD_OUT = ([Voice("espeak-ng", lang, var) for lang in ("en-us", "en-gb") for var in
              ("m5", "f3", "Andy", "belinda", "klatt4", "travis")]
             + [Voice("flite", "rms"), Voice("festival", "ked_diphone")])
+HELD_OUT_NON_FREE = [Voice(*key.split(":", 1)) for key in CorpusConfig().test_voices
+                     if key.split(":", 1)[0] not in DEFAULT_ENGINES]
 
 # (stem, voice, rate, text): small and few, committed to the repository for the tests
 TEST_CLIPS = [
@@ -80,9 +85,13 @@ def make_tests(out: Path) -> None:
     (out / "transcripts.txt").write_text("\n".join(lines) + "\n")
 
 
-def make_eval(out: Path, phrases: list[str], rates: list[float], sentences: int, seed: int) -> None:
+def make_eval(out: Path, phrases: list[str], rates: list[float], sentences: int, seed: int,
+              held_out: list[Voice] = HELD_OUT) -> None:
+    voices = [v for v in held_out if engine_available(v.engine)]
+    if not voices:
+        sys.exit("none of the held-out voices' engines is installed: "
+                 + ", ".join(sorted({v.engine for v in held_out})))
     out.mkdir(parents=True, exist_ok=True)
-    voices = [v for v in HELD_OUT if engine_available(v.engine)]
     rng = random.Random(seed)
     lines = []
     if sentences:
@@ -109,13 +118,15 @@ def main() -> None:
     p.add_argument("--phrases", default="yes,no,down")
     p.add_argument("--rates", default="0.85,1.0,1.15")
     p.add_argument("--sentences", type=int, default=0, help="write this many keyword-free sentences instead")
+    p.add_argument("--voices", choices=("default", "non-free"), default="default",
+                   help="held-out voices of the free engines, or of mbrola / pico")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     if args.eval is None:
         make_tests(ROOT / "tests" / "data" / "keywords")
     else:
         make_eval(args.eval, [s.strip() for s in args.phrases.split(",")], [float(r) for r in args.rates.split(",")],
-                  args.sentences, args.seed)
+                  args.sentences, args.seed, HELD_OUT if args.voices == "default" else HELD_OUT_NON_FREE)
 
 
 if __name__ == "__main__":

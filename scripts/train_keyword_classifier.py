@@ -6,7 +6,9 @@
 The backbone starts from the embedded default model (its first ``--layers`` layers), the
 conv feature encoder stays frozen, and a projector + mean-pool + linear head learns
 ``keywords + _unknown_ + _silence_`` on one-second windows (sewstream.train.keyword_windows):
-keywords spoken alone by the corpus's *training* voices (TTS, cached in the run directory),
+keywords spoken alone by the corpus's *training* voices (TTS, cached in the run directory;
+voices drawn per engine by ``--engine-weights``, and the mbrola and pico voices from Debian
+contrib / non-free join when installed, except their held-out mbrola us3 and pico en-GB),
 other words, crops of keyword-free corpus sentences, and noise; all augmented like the
 corpus. Held-out voices and real recordings stay for ``sewstream eval-keywords
 --detector classifier --classifier RUN/model``. Checkpoints every ``--save-every`` steps;
@@ -27,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -41,7 +44,7 @@ from sewstream.model import SEWForSequenceClassification, load_model  # noqa: E4
 from sewstream.text import FeatureExtractor  # noqa: E402
 from sewstream.train import tts  # noqa: E402
 from sewstream.train.batches import Prefetcher  # noqa: E402
-from sewstream.train.corpus import CorpusConfig, CorpusReader, split_voices  # noqa: E402
+from sewstream.train.corpus import CorpusConfig, CorpusReader, VoiceSampler, split_voices  # noqa: E402
 from sewstream.train.keyword_model import classifier_from_ctc, lr_at  # noqa: E402
 from sewstream.train.keyword_windows import (  # noqa: E402
     WindowMix,
@@ -64,7 +67,31 @@ def _synth(job: tuple[tts.Voice, str]) -> np.ndarray | None:
         return None
 
 
-def make_clips(path: Path, keywords: list[str], voices: list[tts.Voice], per_keyword: int,
+# Share of clips per engine. Drawing voices uniformly would leave ~99% of clips to espeak-ng's
+# hundreds of variants and a handful to the few, more natural voices of the other engines,
+# and a new voice of those engines is then what the classifier misses.
+ENGINE_WEIGHTS = {"espeak-ng": 0.35, "flite": 0.2, "festival": 0.15, "mbrola": 0.2, "pico": 0.1}
+
+
+def parse_engine_weights(text: str) -> dict[str, float]:
+    """``espeak-ng=0.4,flite=0.3`` -> weights; an unknown engine or a bad weight is an error naming it."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        engine, _, value = item.partition("=")
+        if engine not in tts.ENGINES:
+            raise ValueError(f"unknown engine {engine!r} in {item!r} (engines: {', '.join(tts.ENGINES)})")
+        try:
+            out[engine] = float(value)
+        except ValueError:
+            raise ValueError(f"weight of {engine} is not a number: {value!r}") from None
+        if not out[engine] >= 0:
+            raise ValueError(f"weight of {engine} must be >= 0, got {value}")
+    if not any(out.values()):
+        raise ValueError(f"no engine has a positive weight in {text!r}")
+    return out
+
+
+def make_clips(path: Path, keywords: list[str], pick_voice: VoiceSampler, per_keyword: int,
                unknown_per_word: int, seed: int) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
     """Clean TTS clips (cached in ``path``): keyword -> clips, and other-word clips."""
     if path.exists():
@@ -77,8 +104,7 @@ def make_clips(path: Path, keywords: list[str], voices: list[tts.Voice], per_key
         jobs = []
         for text, count in [(k, per_keyword) for k in keywords] + [(w, unknown_per_word) for w in others]:
             for _ in range(count):
-                v = voices[int(rng.integers(len(voices)))]
-                v = v.with_prosody(float(np.exp(rng.uniform(np.log(0.75), np.log(1.2)))),
+                v = pick_voice(rng).with_prosody(float(np.exp(rng.uniform(np.log(0.75), np.log(1.2)))),
                                    float(np.exp(rng.uniform(np.log(0.85), np.log(1.18)))))
                 jobs.append((v, text))
         clips, labels = [], []
@@ -144,10 +170,16 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--per-keyword", type=int, default=600, help="TTS clips per keyword")
     p.add_argument("--per-other-word", type=int, default=12, help="TTS clips per other word")
+    p.add_argument("--engine-weights", default=",".join(f"{k}={v}" for k, v in ENGINE_WEIGHTS.items()),
+                   help="share of clips per TTS engine (engines not installed drop out)")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    try:
+        engine_weights = parse_engine_weights(args.engine_weights)
+    except ValueError as e:
+        p.error(f"--engine-weights: {e}")
     if not 0 < args.hard_share <= WindowMix().unknown_sentences:
         p.error(f"--hard-share must be in (0, {WindowMix().unknown_sentences}] (it comes out of the sentence "
                 f"crops' share), got {args.hard_share}")
@@ -159,9 +191,15 @@ def main() -> None:
     (args.run / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
 
     corpus_config = CorpusConfig.from_json(json.loads((args.corpus / "config.json").read_text())["config"])
-    voices = split_voices(tts.list_voices(), corpus_config)["train"]
-    say(f"{len(voices)} training voices")
-    kw_clips, other_clips = make_clips(args.run / "clips.npz", keywords, voices, args.per_keyword,
+    # Hold out the corpus's test voices and today's defaults (an older corpus predates the
+    # held-out voices of the opt-in engines).
+    held_out = tuple(sorted(set(corpus_config.test_voices) | set(CorpusConfig().test_voices)))
+    voice_config = replace(corpus_config, test_voices=held_out, engine_weights=engine_weights)
+    voices = split_voices(tts.list_voices(tts.ENGINES), voice_config)["train"]
+    pick_voice = VoiceSampler(voices, voice_config)
+    say(f"{len(voices)} training voices; clips per engine: "
+        + ", ".join(f"{e} {p:.0%}" for e, p in zip(pick_voice.engines, pick_voice.engine_p)))
+    kw_clips, other_clips = make_clips(args.run / "clips.npz", keywords, pick_voice, args.per_keyword,
                                        args.per_other_word, args.seed)
     say("clips: " + ", ".join(f"{k} {len(v)}" for k, v in kw_clips.items()) + f", other words {len(other_clips)}")
     corpus = CorpusReader(args.corpus, "train")

@@ -10,6 +10,11 @@ Engines and their packages:
   festvox-us-slt-hts): kal/ked diphone voices and the HTS slt voice.  One
   festival process per voice is kept alive per worker process, because its
   start-up (~0.3 s) costs more than synthesising a sentence.
+* ``mbrola`` (apt, Debian contrib + non-free: mbrola mbrola-us1 mbrola-us2
+  mbrola-us3 mbrola-en1): diphone voices recorded from real speakers (us1
+  female, us2/us3 male, en1 British male), driven by espeak-ng's front end.
+* ``pico`` (apt, Debian non-free: libttspico-utils): SVOX Pico, one female
+  voice each for en-US and en-GB; rate and pitch through its markup.
 
 ``Voice.rate`` and ``Voice.pitch`` are relative factors (1.0 = the voice's
 default).  Where an engine has no pitch control (festival HTS) pitch is
@@ -39,11 +44,16 @@ import numpy as np
 import soxr
 
 SAMPLE_RATE = 16000
-ENGINES = ("espeak-ng", "flite", "festival")
+ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "pico")
+# The free engines (Debian main): the default corpus and the device bundle use these;
+# mbrola and pico (contrib / non-free) are opt-in.
+DEFAULT_ENGINES = ENGINES[:3]
 _PACKAGES = {
     "espeak-ng": "espeak-ng",
     "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
+    "mbrola": "espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (contrib, non-free)",
+    "pico": "libttspico-utils (non-free)",
 }
 _TIMEOUT_S = 60.0
 
@@ -61,7 +71,8 @@ class Voice:
     """A synthesis voice plus prosody settings.
 
     ``name`` is engine specific: an espeak-ng language voice (``en-us``), a
-    flite voice (``slt``) or a festival voice (``kal_diphone``).  ``variant``
+    flite voice (``slt``), a festival voice (``kal_diphone``), an mbrola voice
+    (``us1``) or a pico language (``en-GB``).  ``variant``
     is the espeak-ng variant (``m3``, ``f2``...), empty elsewhere.
     """
 
@@ -84,11 +95,14 @@ class Voice:
 # --------------------------------------------------------------------------
 # Engine discovery
 # --------------------------------------------------------------------------
-_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
+_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival", "mbrola": "mbrola",
+             "pico": "pico2wave"}
 
 
 def engine_available(engine: str) -> bool:
-    """True if the engine's program is on PATH."""
+    """True if the engine's program is on PATH (mbrola also needs espeak-ng and a voice)."""
+    if engine == "mbrola":
+        return bool(shutil.which("espeak-ng") and shutil.which("mbrola") and mbrola_voices())
     return shutil.which(_BINARIES[engine]) is not None
 
 
@@ -167,7 +181,21 @@ def festival_voices() -> list[str]:
     return sorted(found)
 
 
-def list_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
+MBROLA_VOICE_ROOT = Path("/usr/share/mbrola")
+# English mbrola voices espeak-ng can drive (its voice "mb-<name>" maps English phonemes).
+_MBROLA_ENGLISH = ("en1", "us1", "us2", "us3")
+
+
+@functools.cache
+def mbrola_voices() -> list[str]:
+    """Installed English mbrola voices (``/usr/share/mbrola/<name>/<name>``)."""
+    return [n for n in _MBROLA_ENGLISH if (MBROLA_VOICE_ROOT / n / n).is_file()]
+
+
+PICO_LANGUAGES = ("en-GB", "en-US")
+
+
+def list_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     """All installed base voices (rate = pitch = 1) of the given engines;
     engines that are not installed are skipped."""
     voices: list[Voice] = []
@@ -181,6 +209,10 @@ def list_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
             voices += [Voice(engine, name) for name in flite_voices()]
         elif engine == "festival":
             voices += [Voice(engine, name) for name in festival_voices()]
+        elif engine == "mbrola":
+            voices += [Voice(engine, name) for name in mbrola_voices()]
+        elif engine == "pico":
+            voices += [Voice(engine, name) for name in PICO_LANGUAGES]
     return voices
 
 
@@ -270,6 +302,25 @@ def _espeak(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     pitch = int(np.clip(round(50 + 100 * (voice.pitch - 1.0)), 0, 99))  # -p: 0..99, 50 default
     data = _run(["espeak-ng", "-v", name, "-s", str(wpm), "-p", str(pitch), "--stdout"], stdin=text)
     return parse_wav(data)
+
+
+def _mbrola(voice: Voice, text: str) -> tuple[np.ndarray, int]:
+    if voice.name not in mbrola_voices():
+        raise TTSUnavailable(f"mbrola voice {voice.name} is not installed: apt-get install mbrola-{voice.name}")
+    return _espeak(Voice("espeak-ng", f"mb-{voice.name}", rate=voice.rate, pitch=voice.pitch), text)
+
+
+def _pico(voice: Voice, text: str) -> tuple[np.ndarray, int]:
+    if voice.name not in PICO_LANGUAGES:
+        raise TTSUnavailable(f"pico has no English voice {voice.name!r}; expected one of {PICO_LANGUAGES}")
+    out = os.path.join(_tmpdir(), f"pico-{os.getpid()}.wav")  # pico2wave wants a .wav name
+    text = re.sub(r"[<>&]", " ", text)
+    # Pico's markup: levels are percent of the voice's default tempo and pitch.
+    speed, pitch = round(100 * voice.rate), round(100 * voice.pitch)
+    markup = f"<speed level='{speed}'><pitch level='{pitch}'>{text}</pitch></speed>"
+    _run(["pico2wave", "-l", voice.name, "-w", out, markup])
+    with open(out, "rb") as fh:
+        return parse_wav(fh.read())
 
 
 # Approximate default F0 means (Hz), so a pitch factor becomes an absolute target.
@@ -379,7 +430,7 @@ def _festival(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     return audio, sr
 
 
-_SYNTH = {"espeak-ng": _espeak, "flite": _flite, "festival": _festival}
+_SYNTH = {"espeak-ng": _espeak, "flite": _flite, "festival": _festival, "mbrola": _mbrola, "pico": _pico}
 
 
 def synthesize(voice: Voice, text: str) -> np.ndarray:

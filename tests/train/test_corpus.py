@@ -11,6 +11,7 @@ from sewstream.train.corpus import (
     CorpusConfig,
     CorpusReader,
     SplitWriter,
+    VoiceSampler,
     build_corpus,
     hold_out_sentences,
     split_voices,
@@ -85,6 +86,27 @@ def test_voice_and_sentence_holdout():
     train_texts = {s.text for v in train.values() for s in v}
     assert len(test) == 20 and not train_texts & {s.text for s in test}
     assert len(train_texts) == 80
+
+
+def test_voice_sampler_draws_engines_by_weight_not_by_voice_count():
+    # 300 espeak-ng variants against 2 pico voices: per engine weight, not per voice.
+    voices = [Voice("espeak-ng", "en-us", f"v{i}") for i in range(300)] + [Voice("pico", "en-US"),
+                                                                          Voice("pico", "en-GB")]
+    cfg = CorpusConfig(engine_weights={"espeak-ng": 0.25, "pico": 0.75, "flite": 0.5},
+                       voice_weights={"pico:en-GB": 3.0}, rate_range=(0.9, 1.1), pitch_range=(1.0, 1.0))
+    pick = VoiceSampler(voices, cfg)
+    assert pick.engines == ["espeak-ng", "pico"]  # flite has no voices here: never drawn
+    rng = np.random.default_rng(0)
+    drawn = [pick(rng) for _ in range(4000)]
+    pico = [v for v in drawn if v.engine == "pico"]
+    assert abs(len(pico) / len(drawn) - 0.75) < 0.03
+    assert abs(sum(v.name == "en-GB" for v in pico) / len(pico) - 0.75) < 0.03
+    assert all(0.9 <= v.rate <= 1.1 and v.pitch == 1.0 for v in drawn)
+
+
+def test_default_held_out_voices_cover_every_engine():
+    held = CorpusConfig().test_voices
+    assert {k.split(":")[0] for k in held} == set(tts.ENGINES) - {"espeak-ng"}
 
 
 def _tiny_pool() -> dict[str, list[Sentence]]:

@@ -43,7 +43,7 @@ def test_trimmed_pool_makes_the_same_plan_and_held_out_set():
     assert a == b
 
 
-@pytest.mark.skipif(not all(tts.engine_available(e) for e in tts.ENGINES),
+@pytest.mark.skipif(not all(tts.engine_available(e) for e in tts.DEFAULT_ENGINES),
                     reason="needs espeak-ng, flite and festival installed (CI has no TTS engines)")
 def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
     corpus = tmp_path / "corpus"
@@ -78,5 +78,5 @@ def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
     ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert ran.returncode == 0, ran.stderr
     lengths = dict(line.split() for line in ran.stdout.splitlines())
-    assert set(lengths) == set(tts.ENGINES) and all(int(n) > 8000 for n in lengths.values())
+    assert set(lengths) == set(tts.DEFAULT_ENGINES) and all(int(n) > 8000 for n in lengths.values())
 

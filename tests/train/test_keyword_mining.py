@@ -132,3 +132,18 @@ def test_trainer_refuses_a_hard_share_outside_the_sentence_share_before_doing_an
                            "--corpus", str(corpus), "--hard-share", "0.5"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--hard-share must be in (0, 0.3]" in done.stderr
     assert not run.exists()
+
+
+def test_trainer_names_a_bad_engine_weight_before_doing_anything(corpus, tmp_path):
+    run = tmp_path / "run"
+    for weights, message in [("espeak-ng=0.5,festvial=0.5", "unknown engine 'festvial'"),
+                             ("flite=lots", "weight of flite is not a number: 'lots'"),
+                             ("flite=-1", "weight of flite must be >= 0"),
+                             ("pico=0", "no engine has a positive weight")]:
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_keyword_classifier.py"), "--run",
+                               str(run), "--corpus", str(corpus), "--engine-weights", weights],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert not run.exists()
+    assert load_script("train_keyword_classifier").parse_engine_weights(" flite=0.25, pico=1 ") == \
+        {"flite": 0.25, "pico": 1.0}

@@ -58,6 +58,8 @@ ENGINE_VOICES = [
     Voice("flite", "slt"),
     Voice("festival", "kal_diphone"),
     Voice("festival", "cmu_us_slt_arctic_hts"),
+    Voice("mbrola", "us1"),
+    Voice("pico", "en-GB"),
 ]
 
 
@@ -81,3 +83,51 @@ def test_list_voices_has_english_espeak():
     voices = tts.list_voices(("espeak-ng",))
     assert any(v.name == "en-us" for v in voices)
     assert len({v.key for v in voices}) == len(voices) > 50
+
+
+def test_default_voice_list_is_the_free_engines_only():
+    # Corpora freeze list_voices() at their first run: the opt-in non-free engines must not
+    # enter (and change the plan of) a default corpus just because they are installed.
+    assert tts.DEFAULT_ENGINES == ("espeak-ng", "flite", "festival")
+    assert {v.engine for v in tts.list_voices()} <= set(tts.DEFAULT_ENGINES)
+
+
+def test_mbrola_and_pico_voices_listed_when_installed():
+    if not (tts.engine_available("mbrola") and tts.engine_available("pico")):
+        pytest.skip("mbrola / pico not installed (Debian contrib + non-free); CI has no TTS")
+    keys = {v.key for v in tts.list_voices(("mbrola", "pico"))}
+    assert {"mbrola:us1", "pico:en-US", "pico:en-GB"} <= keys
+    assert all(k.split(":")[1] in tts.mbrola_voices() for k in keys if k.startswith("mbrola:"))
+
+
+def test_pico_and_mbrola_pitch_factor_moves_f0():
+    for voice in (Voice("pico", "en-US"), Voice("mbrola", "us2")):
+        if not tts.engine_available(voice.engine):
+            pytest.skip(f"{voice.engine} not installed; CI has no TTS")
+        text = "hello there, how are you"
+        low, high = (_median_f0(synthesize(voice.with_prosody(1.0, p), text)) for p in (0.85, 1.2))
+        assert high > 1.2 * low, (voice.key, low, high)
+
+
+def _median_f0(audio: np.ndarray, sr: int = tts.SAMPLE_RATE) -> float:
+    """Median autocorrelation pitch (60-400 Hz) of the voiced 40 ms frames."""
+    frame, f0s = int(0.04 * sr), []
+    for i in range(0, len(audio) - frame, frame):
+        x = audio[i : i + frame] - audio[i : i + frame].mean()
+        if np.sqrt(np.mean(x**2)) < 0.02:
+            continue
+        ac = np.correlate(x, x, "full")[frame - 1 :]
+        lo, hi = sr // 400, sr // 60
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.3 * ac[0]:
+            f0s.append(sr / lag)
+    return float(np.median(f0s))
+
+
+def test_unknown_mbrola_or_pico_voice_is_named():
+    if not (tts.engine_available("mbrola") and tts.engine_available("pico")):
+        pytest.skip("mbrola / pico not installed; CI has no TTS")
+    with pytest.raises(TTSUnavailable, match="mbrola-xx9"):
+        synthesize(Voice("mbrola", "xx9"), "hello")
+    with pytest.raises(TTSUnavailable, match="en-AU"):
+        synthesize(Voice("pico", "en-AU"), "hello")
