@@ -44,7 +44,13 @@ from sewstream.model import SEWForSequenceClassification, load_model  # noqa: E4
 from sewstream.text import FeatureExtractor  # noqa: E402
 from sewstream.train import tts  # noqa: E402
 from sewstream.train.batches import Prefetcher  # noqa: E402
-from sewstream.train.corpus import CorpusConfig, CorpusReader, VoiceSampler, split_voices  # noqa: E402
+from sewstream.train.corpus import (  # noqa: E402
+    CorpusConfig,
+    CorpusReader,
+    VoiceSampler,
+    parse_engine_weights,
+    split_voices,
+)
 from sewstream.train.keyword_model import classifier_from_ctc, lr_at  # noqa: E402
 from sewstream.train.keyword_windows import (  # noqa: E402
     WindowMix,
@@ -71,24 +77,6 @@ def _synth(job: tuple[tts.Voice, str]) -> np.ndarray | None:
 # hundreds of variants and a handful to the few, more natural voices of the other engines,
 # and a new voice of those engines is then what the classifier misses.
 ENGINE_WEIGHTS = {"espeak-ng": 0.35, "flite": 0.2, "festival": 0.15, "mbrola": 0.2, "pico": 0.1}
-
-
-def parse_engine_weights(text: str) -> dict[str, float]:
-    """``espeak-ng=0.4,flite=0.3`` -> weights; an unknown engine or a bad weight is an error naming it."""
-    out = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        engine, _, value = item.partition("=")
-        if engine not in tts.ENGINES:
-            raise ValueError(f"unknown engine {engine!r} in {item!r} (engines: {', '.join(tts.ENGINES)})")
-        try:
-            out[engine] = float(value)
-        except ValueError:
-            raise ValueError(f"weight of {engine} is not a number: {value!r}") from None
-        if not out[engine] >= 0:
-            raise ValueError(f"weight of {engine} must be >= 0, got {value}")
-    if not any(out.values()):
-        raise ValueError(f"no engine has a positive weight in {text!r}")
-    return out
 
 
 def make_clips(path: Path, keywords: list[str], pick_voice: VoiceSampler, per_keyword: int,

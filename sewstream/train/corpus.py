@@ -114,6 +114,24 @@ class PlanItem:
     sentence: Sentence
 
 
+def parse_engine_weights(text: str) -> dict[str, float]:
+    """``espeak-ng=0.4,flite=0.3`` -> weights; an unknown engine or a bad weight is an error naming it."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        engine, _, value = item.partition("=")
+        if engine not in tts.ENGINES:
+            raise ValueError(f"unknown engine {engine!r} in {item!r} (engines: {', '.join(tts.ENGINES)})")
+        try:
+            out[engine] = float(value)
+        except ValueError:
+            raise ValueError(f"weight of {engine} is not a number: {value!r}") from None
+        if not out[engine] >= 0:
+            raise ValueError(f"weight of {engine} must be >= 0, got {value}")
+    if not any(out.values()):
+        raise ValueError(f"no engine has a positive weight in {text!r}")
+    return out
+
+
 def is_test_voice(voice: Voice, config: CorpusConfig) -> bool:
     """True for held-out speakers (espeak-ng variants in any accent, or exact voice keys)."""
     if voice.engine == "espeak-ng":
@@ -394,7 +412,7 @@ def _synth_item(item: PlanItem, max_seconds: float) -> tuple[PlanItem, np.ndarra
 
 def missing_voices(voices: list[Voice]) -> frozenset[str]:
     """Keys of the (frozen) corpus voices that this machine cannot synthesise."""
-    installed = {v.key for v in tts.list_voices()}
+    installed = {v.key for v in tts.list_voices(tts.ENGINES)}
     return frozenset(v.key for v in voices if v.key not in installed)
 
 
@@ -424,10 +442,15 @@ def _load_or_make_state(
                 f"{root} was built with seed={old.seed}, test_utts={old.test_utts}; "
                 "use the same values to resume, or a new directory"
             )
+        if old.engine_weights != config.engine_weights:
+            raise ValueError(
+                f"{root} was built with engine weights {old.engine_weights}, not {config.engine_weights}; "
+                "use the same weights to resume, or a new directory"
+            )
         old.train_hours = config.train_hours  # growing the corpus is allowed
         config = old
     else:
-        voices = tts.list_voices()
+        voices = tts.list_voices(tuple(e for e in tts.ENGINES if config.engine_weights.get(e, 0) > 0))
         if not voices:
             raise tts.TTSUnavailable("no TTS engine installed: apt-get install espeak-ng flite festival")
     if pool_path.exists():

@@ -181,3 +181,31 @@ def test_voices_missing_here_are_skipped_and_named(tmp_path, caplog):
     (root / "config.json").write_text(json.dumps(saved))
     with pytest.raises(tts.TTSUnavailable, match="none of this corpus's training voices"):
         build_corpus(root, _config(40 / 3600), workers=1, eval_dir=None)
+
+
+def test_build_corpus_script_names_a_bad_engine_weight(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "build_corpus.py"
+    spec = importlib.util.spec_from_file_location("build_corpus", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--out", str(tmp_path / "c"), "--engine-weights", "espeak-ng=1,picoo=1"])
+    assert exit_info.value.code == 2 and "unknown engine 'picoo'" in capsys.readouterr().err
+    monkeypatch.setattr(tts.shutil, "which", lambda name: None)  # nothing installed
+    with pytest.raises(SystemExit):
+        script.main(["--out", str(tmp_path / "c"), "--engine-weights", "pico=1"])
+    assert "apt-get install libttspico-utils" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_resuming_with_other_engine_weights_is_refused(tmp_path):
+    root = tmp_path / "c"
+    root.mkdir()
+    old = CorpusConfig(seed=5, test_utts=2, engine_weights={"espeak-ng": 1.0})
+    (root / "config.json").write_text(json.dumps({"config": old.to_json(), "voices": []}))
+    new = CorpusConfig(seed=5, test_utts=2, engine_weights={"espeak-ng": 0.5, "pico": 0.5})
+    with pytest.raises(ValueError, match="engine weights"):
+        build_corpus(root, new, workers=1, eval_dir=None)
