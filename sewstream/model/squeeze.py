@@ -37,7 +37,15 @@ class PositionalConvEmbedding(nn.Module):
         self.activation = Activation(config.feat_extract_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, H, T) -> (B, H, ~T/s)
-        x = self.conv(x)
+        if x.device.type == "cpu" and (x.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu")):
+            # oneDNN's bfloat16 grouped conv on CPUs with AMX returns wrong values (torch 2.13:
+            # relative error ~1, tests/model/test_squeeze_bf16.py); this one conv runs in float32.
+            c = self.conv
+            with torch.autocast("cpu", enabled=False):
+                x = F.conv1d(x.float(), c.weight.float(), None if c.bias is None else c.bias.float(),
+                             stride=c.stride, padding=c.padding, groups=c.groups).to(x.dtype)
+        else:
+            x = self.conv(x)
         if self.trim_last:
             x = x[:, :, :-1]
         return self.activation(x)
