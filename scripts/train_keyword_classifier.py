@@ -92,8 +92,10 @@ def make_clips(path: Path, keywords: list[str], pick_voice: VoiceSampler, per_ke
         jobs = []
         for text, count in [(k, per_keyword) for k in keywords] + [(w, unknown_per_word) for w in others]:
             for _ in range(count):
-                v = pick_voice(rng).with_prosody(float(np.exp(rng.uniform(np.log(0.75), np.log(1.2)))),
-                                   float(np.exp(rng.uniform(np.log(0.85), np.log(1.18)))))
+                voice = pick_voice(rng)  # draw order (voice, rate, pitch) keeps runs reproducible
+                rate = float(np.exp(rng.uniform(np.log(0.75), np.log(1.2))))
+                pitch = float(np.exp(rng.uniform(np.log(0.85), np.log(1.18))))
+                v = voice.with_prosody(rate, pitch)
                 jobs.append((v, text))
         clips, labels = [], []
         with Pool(2) as pool:
