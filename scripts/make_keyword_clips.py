@@ -7,7 +7,8 @@
 Voices: the speakers the training corpus holds out for its test split (espeak-ng variants
 m5 f3 Andy belinda klatt4 travis, flite rms, festival ked_diphone), so an evaluation never
 hears a training voice; ``--voices non-free`` uses the held-out voices of the opt-in engines
-instead (mbrola us3, pico en-GB; Debian contrib / non-free).
+instead (mbrola us3, pico en-GB, and English through the German de4 and French fr4 mbrola
+databases; Debian contrib / non-free).
 Output: 16 kHz mono 16-bit FLAC + ``transcripts.txt`` (stem TEXT).
 Needs espeak-ng / flite / festival (apt); CI does not: it uses the committed test clips.
 """

@@ -8,7 +8,8 @@ conv feature encoder stays frozen, and a projector + mean-pool + linear head lea
 ``keywords + _unknown_ + _silence_`` on one-second windows (sewstream.train.keyword_windows):
 keywords spoken alone by the corpus's *training* voices (TTS, cached in the run directory;
 voices drawn per engine by ``--engine-weights``, and the mbrola and pico voices from Debian
-contrib / non-free join when installed, except their held-out mbrola us3 and pico en-GB),
+contrib / non-free join when installed, except their held-out mbrola us3, de4-en, fr4-en and
+pico en-GB),
 other words, crops of keyword-free corpus sentences, and noise; all augmented like the
 corpus. Held-out voices and real recordings stay for ``sewstream eval-keywords
 --detector classifier --classifier RUN/model``. Checkpoints every ``--save-every`` steps;

@@ -87,9 +87,11 @@ class CorpusConfig:
     pitch_range: tuple[float, float] = (0.85, 1.18)  # log-uniform
     # Held-out speakers: these voice keys (or espeak variants, any accent) are test-only.
     test_espeak_variants: tuple[str, ...] = ("m5", "f3", "Andy", "belinda", "klatt4", "travis")
-    # mbrola us3 and pico en-GB: held out wherever the opt-in non-free engines are used
-    # (the keyword classifier); a corpus without those engines never meets them.
-    test_voices: tuple[str, ...] = ("flite:rms", "festival:ked_diphone", "mbrola:us3", "pico:en-GB")
+    # mbrola us3, pico en-GB and two accented mbrola voices (German male, French female):
+    # held out wherever the opt-in non-free engines are used (the keyword classifier); a
+    # corpus without those engines never meets them.
+    test_voices: tuple[str, ...] = ("flite:rms", "festival:ked_diphone", "mbrola:us3", "pico:en-GB",
+                                    "mbrola:de4-en", "mbrola:fr4-en")
     max_seconds: float = 25.0
 
     def to_json(self) -> dict:

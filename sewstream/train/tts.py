@@ -13,6 +13,9 @@ Engines and their packages:
 * ``mbrola`` (apt, Debian contrib + non-free: mbrola mbrola-us1 mbrola-us2
   mbrola-us3 mbrola-en1): diphone voices recorded from real speakers (us1
   female, us2/us3 male, en1 British male), driven by espeak-ng's front end.
+  With the packages of other languages' voices (mbrola-de1 ... mbrola-sw2),
+  espeak-ng also speaks English through them (``de1-en`` etc.: English with a
+  German, French, Dutch, ... speaker's diphones, i.e. a foreign accent).
 * ``pico`` (apt, Debian non-free: libttspico-utils): SVOX Pico, one female
   voice each for en-US and en-GB; rate and pitch through its markup.
 
@@ -52,7 +55,8 @@ _PACKAGES = {
     "espeak-ng": "espeak-ng",
     "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
-    "mbrola": "espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (contrib, non-free)",
+    "mbrola": "espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (contrib, non-free; "
+              "mbrola-de1 ... mbrola-sw2 add accented English)",
     "pico": "libttspico-utils (non-free)",
 }
 _TIMEOUT_S = 60.0
@@ -182,14 +186,24 @@ def festival_voices() -> list[str]:
 
 
 MBROLA_VOICE_ROOT = Path("/usr/share/mbrola")
-# English mbrola voices espeak-ng can drive (its voice "mb-<name>" maps English phonemes).
+# English mbrola voices espeak-ng can drive (its voice "mb-<name>" maps English phonemes):
+# native English databases, then other languages' databases speaking English ("<db>-en").
 _MBROLA_ENGLISH = ("en1", "us1", "us2", "us3")
+_MBROLA_ACCENTED = tuple(f"{db}-en" for db in (
+    "af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2", "pl1",
+    "ro1", "sw1", "sw2"))
+
+
+def mbrola_database(name: str) -> str:
+    """The mbrola database a voice name uses (``de1-en`` -> ``de1``)."""
+    return name.removesuffix("-en")
 
 
 @functools.cache
 def mbrola_voices() -> list[str]:
-    """Installed English mbrola voices (``/usr/share/mbrola/<name>/<name>``)."""
-    return [n for n in _MBROLA_ENGLISH if (MBROLA_VOICE_ROOT / n / n).is_file()]
+    """Installed English mbrola voices (``/usr/share/mbrola/<db>/<db>``), accented ones last."""
+    return [n for n in _MBROLA_ENGLISH + _MBROLA_ACCENTED
+            if (MBROLA_VOICE_ROOT / mbrola_database(n) / mbrola_database(n)).is_file()]
 
 
 PICO_LANGUAGES = ("en-GB", "en-US")
@@ -306,7 +320,11 @@ def _espeak(voice: Voice, text: str) -> tuple[np.ndarray, int]:
 
 def _mbrola(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     if voice.name not in mbrola_voices():
-        raise TTSUnavailable(f"mbrola voice {voice.name} is not installed: apt-get install mbrola-{voice.name}")
+        known = voice.name in _MBROLA_ENGLISH + _MBROLA_ACCENTED
+        raise TTSUnavailable(f"mbrola voice {voice.name} is not installed: apt-get install "
+                             f"mbrola-{mbrola_database(voice.name)}" if known else
+                             f"no English mbrola voice {voice.name!r}; known: "
+                             f"{', '.join(_MBROLA_ENGLISH + _MBROLA_ACCENTED)}")
     return _espeak(Voice("espeak-ng", f"mb-{voice.name}", rate=voice.rate, pitch=voice.pitch), text)
 
 

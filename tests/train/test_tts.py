@@ -59,6 +59,7 @@ ENGINE_VOICES = [
     Voice("festival", "kal_diphone"),
     Voice("festival", "cmu_us_slt_arctic_hts"),
     Voice("mbrola", "us1"),
+    Voice("mbrola", "de4-en"),
     Voice("pico", "en-GB"),
 ]
 
@@ -69,6 +70,8 @@ def test_engine_synthesizes_16k_speech_with_rate_control(voice):
         pytest.skip(f"{voice.engine} not installed (apt-get install {voice.engine}); CI has no TTS")
     if voice.engine == "festival" and voice.name not in tts.festival_voices():
         pytest.skip(f"festival voice {voice.name} not installed")
+    if voice.engine == "mbrola" and voice.name not in tts.mbrola_voices():
+        pytest.skip(f"mbrola database {tts.mbrola_database(voice.name)} not installed")
     text = "The quick brown fox jumps over the lazy dog."
     audio = synthesize(voice, text)
     assert audio.dtype == np.float32 and audio.ndim == 1
@@ -100,6 +103,21 @@ def test_mbrola_and_pico_voices_listed_when_installed():
     assert all(k.split(":")[1] in tts.mbrola_voices() for k in keys if k.startswith("mbrola:"))
 
 
+def test_accented_mbrola_voice_uses_its_language_database(tmp_path, monkeypatch):
+    # "de4-en" is English spoken through the German de4 database: listed iff de4 is installed.
+    assert tts.mbrola_database("de4-en") == "de4" and tts.mbrola_database("us1") == "us1"
+    for db in ("us1", "de4"):
+        (tmp_path / db).mkdir()
+        (tmp_path / db / db).write_bytes(b"")
+    monkeypatch.setattr(tts, "MBROLA_VOICE_ROOT", tmp_path)
+    tts.mbrola_voices.cache_clear()
+    try:
+        assert tts.mbrola_voices() == ["us1", "de4-en"]
+    finally:
+        monkeypatch.undo()
+        tts.mbrola_voices.cache_clear()
+
+
 def test_pico_and_mbrola_pitch_factor_moves_f0():
     for voice in (Voice("pico", "en-US"), Voice("mbrola", "us2")):
         if not tts.engine_available(voice.engine):
@@ -127,7 +145,7 @@ def _median_f0(audio: np.ndarray, sr: int = tts.SAMPLE_RATE) -> float:
 def test_unknown_mbrola_or_pico_voice_is_named():
     if not (tts.engine_available("mbrola") and tts.engine_available("pico")):
         pytest.skip("mbrola / pico not installed; CI has no TTS")
-    with pytest.raises(TTSUnavailable, match="mbrola-xx9"):
+    with pytest.raises(TTSUnavailable, match="'xx9'.*known: en1, us1"):
         synthesize(Voice("mbrola", "xx9"), "hello")
     with pytest.raises(TTSUnavailable, match="en-AU"):
         synthesize(Voice("pico", "en-AU"), "hello")
