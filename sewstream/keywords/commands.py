@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -33,7 +34,8 @@ def register(sub, add_model_args) -> None:
     p.add_argument("--in-sentence", action="store_true",
                    help="count negative-set sentences that mention one keyword as positives (keyword in running "
                         "speech; offline sweep only: their keyword end time is unknown)")
-    p.add_argument("--thresholds", default="0.05:0.95:0.05", help="start:stop:step of the sweep")
+    p.add_argument("--thresholds", default="0.05:0.95:0.05", type=thresholds_arg,
+                   help="the sweep: start:stop:step, or a comma list (0.3,0.5,0.7)")
     p.add_argument("--max-fa-per-hour", type=float, default=0.5, help="false-accept budget of the operating point")
     p.add_argument("--threshold", type=float, help="threshold of the live run (default: the operating point)")
     p.add_argument("--live-negatives-s", type=float, default=120.0,
@@ -44,10 +46,24 @@ def register(sub, add_model_args) -> None:
     p.set_defaults(func=cmd_eval_keywords)
 
 
-def _thresholds(text: str) -> list[float]:
-    start, stop, step = (float(x) for x in text.split(":"))
-    n = int(round((stop - start) / step)) + 1
-    return [round(start + i * step, 4) for i in range(n)]
+def thresholds_arg(text: str) -> list[float]:
+    """``start:stop:step`` or ``a,b,c`` -> thresholds in (0, 1]; parsed with the arguments, so a
+    typo is an error before minutes of scoring, not a traceback after them."""
+    bad = argparse.ArgumentTypeError(f"{text!r}: expected start:stop:step (e.g. 0.05:0.95:0.05) or a comma "
+                                     "list (e.g. 0.3,0.5,0.7) of thresholds in (0, 1]")
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0 or stop < start:
+                raise bad
+            values = [round(start + i * step, 4) for i in range(int(round((stop - start) / step)) + 1)]
+        else:
+            values = sorted({float(x) for x in text.split(",")})
+    except ValueError:
+        raise bad from None
+    if not values or not all(0.0 < v <= 1.0 for v in values):
+        raise bad
+    return values
 
 
 def cmd_eval_keywords(args) -> int:
@@ -108,7 +124,7 @@ def _run(args, config, rec, registry, kset, ev) -> int:
         ev.classifier_scores(model, kset, positives, pos)
         ev.classifier_scores(model, kset, negatives, neg)
     say(f"offline scoring took {time.perf_counter() - started:.1f} s")
-    rows = ev.det_table(pos, neg, kset, _thresholds(args.thresholds))
+    rows = ev.det_table(pos, neg, kset, args.thresholds)
     model_name = getattr(rec, "name", "model")
     print(f"# eval-keywords: {', '.join(k.label for k in kset.keywords)} | detector {args.detector} | "
           f"model {model_name}")

@@ -153,6 +153,23 @@ def test_eval_keywords_command(tiny_ctc_dir, tmp_path, capsys):
     assert main(["eval-keywords", "--model", str(tiny_ctc_dir), "--keywords", "yes"]) == 2  # no data given
 
 
+def test_threshold_sweeps_parse_ranges_and_lists_and_name_a_bad_one(capsys):
+    import argparse
+
+    from sewstream.cli import main
+    from sewstream.keywords.commands import thresholds_arg
+
+    assert thresholds_arg("0.1:0.9:0.4") == [0.1, 0.5, 0.9]
+    assert thresholds_arg("0.7,0.3,0.5") == [0.3, 0.5, 0.7]
+    for bad in ("0.1,x", "0.9:0.1:0.1", "0.1:0.9:0", "0.5,1.5", "0.1:0.9"):
+        with pytest.raises(argparse.ArgumentTypeError, match="start:stop:step"):
+            thresholds_arg(bad)
+    # the command refuses it while parsing its arguments (exit 2, the value named), before any scoring
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval-keywords", "--keywords", "yes", "--positives", str(DATA), "--thresholds", "0.1;0.5"])
+    assert exit_.value.code == 2 and "'0.1;0.5'" in capsys.readouterr().err
+
+
 def test_live_negatives_take_turns_across_sets():
     a = [ev.Clip(f"a{i}", np.zeros(16000, np.float32), "", "set-a") for i in range(3)]
     b = [ev.Clip("b0", np.zeros(16000, np.float32), "", "set-b")]
