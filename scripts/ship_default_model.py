@@ -27,7 +27,7 @@ from sewstream.evaluation import evaluate, table, total
 from sewstream.model import load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
-from sewstream.train.card import training_section
+from sewstream.train.card import corpus_line, training_section
 from sewstream.train.lm import write_corpus_lm
 from sewstream.train.trainer import export
 
@@ -79,6 +79,18 @@ def lm_on_words(keywords) -> str:
     verdict = "helps" if lm < greedy else "hurts"
     return (f"It was estimated on sentences; on the isolated keyword clips above it {verdict} "
             f"(WER {greedy:.0f}% greedy, {lm:.0f}% with the LM).")
+
+
+def later_corpus(recipe: dict, first_corpus: str | None) -> str:
+    """A warm-started last stage may have trained on another corpus than the first stages: say which."""
+    corpus = recipe["corpus"]
+    if not recipe.get("init_from") or not first_corpus or Path(corpus).resolve() == Path(first_corpus).resolve():
+        return ""
+    summary = Path(corpus) / "summary.json"
+    held = json.loads(summary.read_text())["config"]["test_voices"] if summary.is_file() else []
+    return (f"\n\nThe last training stage used another corpus of the same kind (same held-out sentences): "
+            f"{corpus_line(corpus)}" + (f" Held-out voices there: {', '.join(held)} and the espeak variants."
+                                        if held else ""))
 
 
 def main() -> int:
@@ -158,7 +170,7 @@ Augmentation on the fly: speed perturbation, reverberation (synthetic RIRs), noi
 random SNR (coloured and babble), band limiting, mu-law, clipping, random level.
 Held out for testing: whole voices (espeak variants m5, f3, Andy, belinda, klatt4, travis;
 flite rms; festival ked) and whole sentences; the evaluation recordings'
-transcripts were removed from the training text.
+transcripts were removed from the training text.{later_corpus(recipe, args.corpus)}
 
 ## Recipe
 {training}

@@ -9,6 +9,7 @@ own training history, taken from its card, ahead of this run's.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .curves import eval_table, read_log, read_records
@@ -47,6 +48,29 @@ def earlier_history(card: str) -> str:
     return card[start + len(SECTION): end if end >= 0 else None].strip()
 
 
+_STAGE = re.compile(r"^### Stage \d+: .*$", re.M)
+
+
+def earlier_stages(history: str) -> list[str]:
+    """The bodies of an earlier card's training stages, oldest first (a card of one run is one stage)."""
+    history = history.replace("This model: step", "Ended at step")  # older cards' wording
+    if not _STAGE.search(history):
+        return [history] if history else []
+    return [body.strip() for body in _STAGE.split(history)[1:]]
+
+
+def corpus_line(corpus: str | Path) -> str:
+    """What a stage trained on, from the corpus's summary.json (its path alone if that is missing:
+    a run trained on a lent machine names a path that existed only there)."""
+    summary = Path(corpus) / "summary.json"
+    if not summary.is_file():
+        return f"Corpus: `{Path(corpus).name}` (its summary was not found)."
+    train = json.loads(summary.read_text())["splits"]["train"]
+    engines = ", ".join(f"{e} {h:.1f} h" for e, h in sorted(train["engine_hours"].items(), key=lambda x: -x[1]))
+    return (f"Corpus: `{Path(corpus).name}`, {train['hours']:.0f} hours, {train['voices']} training voices, "
+            f"{train['sentences']:,} sentences ({engines}).")
+
+
 def training_section(run: str | Path, step: int) -> str:
     """Markdown for the card's "## Recipe" section (without the heading) of ``run`` at ``step``."""
     run = Path(run)
@@ -67,7 +91,7 @@ def training_section(run: str | Path, step: int) -> str:
                     " then fitted to the time each session had left.")
     curve = (f"Training curve (greedy error rates on the trainer's held-out eval sets every {r['eval_every']} "
              "steps; `python scripts/plot_training.py` draws it with the loss):\n\n" + eval_table(evals, losses))
-    this = f"This model: step {step}, {hours_seen:.0f} hours of audio seen, on {_devices(run, step)}."
+    this = f"Ended at step {step}, {hours_seen:.0f} hours of audio seen, on {_devices(run, step)}."
     if not r.get("init_from"):
         return f"""`scripts/train_default_model.py` (resumable, deterministic given the seed): {common}
 Progressive depth: training starts with {r['depth_schedule'][0][1]} active transformer layers and switches
@@ -80,18 +104,20 @@ ramped in from step {r['augment_from_step']}.
 
 {curve}"""
     source = Path(r["init_from"]) / "README.md"
-    history = earlier_history(source.read_text()) if source.is_file() else ""
-    earlier = (history.replace("\n## ", "\n### ") if history else
-               f"(no card was found at {source}: the earlier training is not recorded here)")
-    return f"""Two stages: the model in `{shown_path(r['init_from'])}` (stage 1), then a new run that started from its
-weights with a fresh optimizer (`scripts/train_default_model.py --init-from`, stage 2).
-
-### Stage 1: the model it started from
+    stages = earlier_stages(earlier_history(source.read_text())) if source.is_file() else []
+    if not stages:
+        stages = [f"(no card was found at {source}: the earlier training is not recorded here)"]
+    n = len(stages) + 1
+    titles = ["from scratch"] + [f"from stage {i}'s weights" for i in range(1, n - 1)]
+    earlier = "\n\n".join(f"### Stage {i}: {t}\n\n{b}" for i, (t, b) in enumerate(zip(titles, stages), 1))
+    return f"""{n} stages, each a new run started from the weights of the one before with a fresh optimizer
+(`scripts/train_default_model.py --init-from`); the last is this model, from `{shown_path(r['init_from'])}`.
 
 {earlier}
 
-### Stage 2: this run
+### Stage {n}: this run, from stage {n - 1}'s weights
 
+{corpus_line(r['corpus'])}
 {common} {r['depth_schedule'][0][1]} layers on from step 0, SpecAugment and waveform augmentation in full
 from step 0 (`Recipe.warm_started`); step numbers below count from the start of this stage.
 {revised.strip()}

@@ -36,14 +36,41 @@ def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_pat
 
     warm = recipe(corpus).warm_started(2)
     warm.init_from = str(shipped)
-    run(corpus, tmp_path / "second", warm, 2)
+    second = run(corpus, tmp_path / "second", warm, 2)
     section = training_section(tmp_path / "second", 2)
-    stage1, stage2 = section.split("### Stage 2: this run")
-    assert "### Stage 1" in stage1 and "Progressive depth" in stage1 and "This model: step 4" in stage1
-    assert "2 layers on from step 0" in stage2 and "This model: step 2" in stage2 and f"lr {warm.lr}" in stage2
+    assert section.startswith("2 stages")
+    stage1, stage2 = section.split("### Stage 2: this run, from stage 1's weights")
+    assert "### Stage 1: from scratch" in stage1 and "Progressive depth" in stage1 and "Ended at step 4" in stage1
+    assert "2 layers on from step 0" in stage2 and "Ended at step 2" in stage2 and f"lr {warm.lr}" in stage2
+    assert f"Corpus: `{corpus.name}`" in stage2
+
+    # a third stage from the second: three stages in order, each told once
+    shipped2 = export(second.model, tmp_path / "shipped2", dtype=torch.float32)
+    (shipped2 / "README.md").write_text(f"# card\n\n## Recipe\n{section}\n\n## Measured accuracy\nnumbers\n")
+    third = recipe(corpus).warm_started(1)
+    third.init_from, third.lr = str(shipped2), 1e-5
+    run(corpus, tmp_path / "third", third, 1)
+    section3 = training_section(tmp_path / "third", 1)
+    heads = [line for line in section3.splitlines() if line.startswith("### Stage")]
+    assert heads == ["### Stage 1: from scratch", "### Stage 2: from stage 1's weights",
+                     "### Stage 3: this run, from stage 2's weights"]
+    assert section3.startswith("3 stages") and section3.count("stages, each a new run") == 1
+    assert section3.count("Progressive depth") == 1 and "lr 1e-05" in section3.split("### Stage 3")[1]
 
     (shipped / "README.md").unlink()
     assert "no card was found" in training_section(tmp_path / "second", 2)
+
+
+def test_corpus_line_reads_the_corpus_summary(tmp_path):
+    import json
+
+    from sewstream.train.card import corpus_line
+
+    assert corpus_line(tmp_path / "gone") == "Corpus: `gone` (its summary was not found)."
+    train = {"hours": 15.0, "voices": 641, "sentences": 13430, "engine_hours": {"flite": 3.7, "espeak-ng": 4.5}}
+    (tmp_path / "summary.json").write_text(json.dumps({"splits": {"train": train}}))
+    assert corpus_line(tmp_path) == (f"Corpus: `{tmp_path.name}`, 15 hours, 641 training voices, 13,430 sentences "
+                                     "(espeak-ng 4.5 h, flite 3.7 h).")
 
 
 def test_paths_inside_the_repository_are_shown_relative():
