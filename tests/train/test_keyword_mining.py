@@ -110,8 +110,10 @@ def test_mining_script_writes_a_file_the_trainer_reads(tiny_ctc_dir, corpus, tmp
     assert pairs == [(w[0], w[1]) for w in data["windows"]]
     with pytest.raises(SystemExit, match="was mined from"):
         trainer.read_hard_negatives(out, tmp_path, ["yes", "no"])
-    with pytest.raises(SystemExit, match="not among --keywords"):
-        trainer.read_hard_negatives(out, corpus, ["yes"])
+    # which keywords the random head fires on depends on the RNG state (test order): leave one it did out
+    fired = sorted({w[2] for w in data["windows"]})
+    with pytest.raises(SystemExit, match=f"windows for {fired[0]}.*not among --keywords"):
+        trainer.read_hard_negatives(out, corpus, [k for k in ("yes", "no") if k != fired[0]])
     with pytest.raises(SystemExit, match="has labels"):
         trainer.load_classifier(classifier, ["no", "yes", "_unknown_", "_silence_"])
     assert not any(p.requires_grad for p in
