@@ -88,9 +88,9 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
         return ""
     summary = Path(corpus) / "summary.json"
     held = json.loads(summary.read_text())["config"]["test_voices"] if summary.is_file() else []
-    return (f"\n\nThe last training stage used another corpus of the same kind (same held-out sentences): "
-            f"{corpus_line(corpus)}" + (f" Held-out voices there: {', '.join(held)} and the espeak variants."
-                                        if held else ""))
+    held_out = f" Held-out voices there: {', '.join(held)} and the espeak variants." if held else ""
+    return ("\n\nThe last training stage used another corpus of the same kind (same held-out sentences): "
+            + corpus_line(corpus).removeprefix("Corpus: ") + held_out)
 
 
 def main() -> int:

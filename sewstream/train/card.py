@@ -111,7 +111,8 @@ ramped in from step {r['augment_from_step']}.
     titles = ["from scratch"] + [f"from stage {i}'s weights" for i in range(1, n - 1)]
     earlier = "\n\n".join(f"### Stage {i}: {t}\n\n{b}" for i, (t, b) in enumerate(zip(titles, stages), 1))
     return f"""{n} stages, each a new run started from the weights of the one before with a fresh optimizer
-(`scripts/train_default_model.py --init-from`); the last is this model, from `{shown_path(r['init_from'])}`.
+(`scripts/train_default_model.py --init-from`); the last is this model, started from the one then at
+`{shown_path(r['init_from'])}`.
 
 {earlier}
 

@@ -79,3 +79,22 @@ def test_paths_inside_the_repository_are_shown_relative():
 
     assert shown_path(DEFAULT_MODEL_DIR) == "sewstream/assets/default-model"
     assert shown_path("/elsewhere/model") == "/elsewhere/model"
+
+
+def test_ship_script_names_a_last_stage_corpus_that_differs_from_the_first(tmp_path):
+    import json
+
+    from .test_keyword_mining import load_script
+
+    ship = load_script("ship_default_model")
+    first, later = tmp_path / "corpus", tmp_path / "corpus5"
+    later.mkdir()
+    train = {"hours": 15.0, "voices": 641, "sentences": 13430, "engine_hours": {"mbrola": 2.2}}
+    (later / "summary.json").write_text(json.dumps({"splits": {"train": train},
+                                                    "config": {"test_voices": ["mbrola:us3"]}}))
+    warm = {"corpus": str(later), "init_from": "sewstream/assets/default-model"}
+    text = ship.later_corpus(warm, str(first))
+    assert "`corpus5`, 15 hours, 641 training voices" in text and "Held-out voices there: mbrola:us3" in text
+    assert "Corpus:" not in text
+    assert ship.later_corpus(warm, str(later)) == ""  # same corpus as the first stages
+    assert ship.later_corpus({**warm, "init_from": None}, str(first)) == ""  # not warm-started
