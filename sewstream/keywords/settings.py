@@ -108,7 +108,7 @@ class KeywordSettings:
 
     enabled: bool = True
     threshold: float = 0.5              # ctc default threshold (score in (0, 1])
-    classifier_threshold: float = 0.8   # classifier default threshold (softmax probability)
+    classifier_threshold: float = 0.5   # classifier default threshold (softmax probability)
     patience: int = 2                   # classifier default: consecutive windows over threshold
     cooldown_s: float = 0.5             # default min gap between detections of one keyword
     whole_word: bool = True             # ctc default: no letters may touch the phrase
