@@ -105,10 +105,11 @@ ramped in from step {r['augment_from_step']}.
 {curve}"""
     source = Path(r["init_from"]) / "README.md"
     stages = earlier_stages(earlier_history(source.read_text())) if source.is_file() else []
+    first = "from scratch" if stages else "the model it started from"
     if not stages:
         stages = [f"(no card was found at {source}: the earlier training is not recorded here)"]
     n = len(stages) + 1
-    titles = ["from scratch"] + [f"from stage {i}'s weights" for i in range(1, n - 1)]
+    titles = [first] + [f"from stage {i}'s weights" for i in range(1, n - 1)]
     earlier = "\n\n".join(f"### Stage {i}: {t}\n\n{b}" for i, (t, b) in enumerate(zip(titles, stages), 1))
     return f"""{n} stages, each a new run started from the weights of the one before with a fresh optimizer
 (`scripts/train_default_model.py --init-from`); the last is this model, started from the one then at
