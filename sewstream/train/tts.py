@@ -192,6 +192,7 @@ _MBROLA_ENGLISH = ("en1", "us1", "us2", "us3")
 _MBROLA_ACCENTED = tuple(f"{db}-en" for db in (
     "af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2", "pl1",
     "ro1", "sw1", "sw2"))
+_MBROLA_VOICES = _MBROLA_ENGLISH + _MBROLA_ACCENTED
 
 
 def mbrola_database(name: str) -> str:
@@ -202,7 +203,7 @@ def mbrola_database(name: str) -> str:
 @functools.cache
 def mbrola_voices() -> list[str]:
     """Installed English mbrola voices (``/usr/share/mbrola/<db>/<db>``), accented ones last."""
-    return [n for n in _MBROLA_ENGLISH + _MBROLA_ACCENTED
+    return [n for n in _MBROLA_VOICES
             if (MBROLA_VOICE_ROOT / mbrola_database(n) / mbrola_database(n)).is_file()]
 
 
@@ -320,11 +321,10 @@ def _espeak(voice: Voice, text: str) -> tuple[np.ndarray, int]:
 
 def _mbrola(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     if voice.name not in mbrola_voices():
-        known = voice.name in _MBROLA_ENGLISH + _MBROLA_ACCENTED
+        if voice.name not in _MBROLA_VOICES:
+            raise TTSUnavailable(f"no English mbrola voice {voice.name!r}; known: {', '.join(_MBROLA_VOICES)}")
         raise TTSUnavailable(f"mbrola voice {voice.name} is not installed: apt-get install "
-                             f"mbrola-{mbrola_database(voice.name)}" if known else
-                             f"no English mbrola voice {voice.name!r}; known: "
-                             f"{', '.join(_MBROLA_ENGLISH + _MBROLA_ACCENTED)}")
+                             f"mbrola-{mbrola_database(voice.name)}")
     return _espeak(Voice("espeak-ng", f"mb-{voice.name}", rate=voice.rate, pitch=voice.pitch), text)
 
 
