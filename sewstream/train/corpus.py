@@ -421,6 +421,9 @@ def missing_voices(voices: list[Voice]) -> frozenset[str]:
 def load_frozen_config(root: str | Path) -> tuple[CorpusConfig, list[Voice]]:
     """A built corpus's configuration and the voices frozen at its first run."""
     saved = json.loads((Path(root) / "config.json").read_text())
+    if "merged_from" in saved:
+        raise ValueError(f"{root} is a merge of {', '.join(saved['merged_from'])}: it cannot be built or "
+                         "grown (build a source corpus, then merge again into a new directory)")
     return CorpusConfig.from_json(saved["config"]), [Voice(**v) for v in saved["voices"]]
 
 
