@@ -21,6 +21,7 @@ A second round: mine where a trained classifier fires falsely on training senten
 
     python scripts/train_keyword_classifier.py --run /work/runs/kwc2 --corpus /work/data/corpus \
         --init-classifier sewstream/assets/keyword-classifier --hard-negatives HARD.json \
+        [--hard-negatives HARD2.json ...] \
         --steps 800 --lr 1e-4
 """
 
@@ -130,6 +131,11 @@ def read_hard_negatives(path: Path, corpus: Path, keywords: list[str]) -> list[t
     return [(int(w[0]), int(w[1])) for w in windows]
 
 
+def hard_negative_union(paths: list[Path], corpus: Path, keywords: list[str]) -> list[tuple[int, int]]:
+    """The windows of several mining rounds, each place once (in first-seen order)."""
+    return list(dict.fromkeys(pair for path in paths for pair in read_hard_negatives(path, corpus, keywords)))
+
+
 def load_classifier(path: Path, labels: list[str]):
     """A trained classifier to fine-tune: its labels must be ``labels``, in order."""
     model = load_model(path, dtype=torch.float32)
@@ -151,8 +157,9 @@ def main() -> None:
     p.add_argument("--init", type=Path, default=None, help="CTC checkpoint for the backbone (default: embedded)")
     p.add_argument("--init-classifier", type=Path, default=None,
                    help="start from this classifier (same labels) instead of a CTC backbone")
-    p.add_argument("--hard-negatives", type=Path, default=None,
-                   help="mined windows (scripts/mine_keyword_negatives.py) to use as _unknown_")
+    p.add_argument("--hard-negatives", type=Path, action="append", default=[],
+                   help="mined windows (scripts/mine_keyword_negatives.py) to use as _unknown_; repeat the "
+                        "option to use several mining rounds (their union)")
     p.add_argument("--hard-share", type=float, default=0.1,
                    help="share of windows drawn from --hard-negatives (taken from the sentence crops' share)")
     p.add_argument("--layers", type=int, default=6, help="backbone layers to keep")
@@ -178,7 +185,7 @@ def main() -> None:
     keywords = [k.strip().lower() for k in args.keywords.split(",") if k.strip()]
     labels = [*keywords, "_unknown_", "_silence_"]
     args.run.mkdir(parents=True, exist_ok=True)
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    settings = json.loads(json.dumps(vars(args), default=str))  # paths (and lists of them) as strings
     (args.run / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
 
     corpus_config = CorpusConfig.from_json(json.loads((args.corpus / "config.json").read_text())["config"])
@@ -200,9 +207,10 @@ def main() -> None:
     babble = [corpus.audio(int(i)) for i in pool_rng.choice(sentences, 100, replace=False)]
     hard, mix = [], WindowMix()
     if args.hard_negatives:
-        hard = read_hard_negatives(args.hard_negatives, args.corpus, keywords)
+        hard = hard_negative_union(args.hard_negatives, args.corpus, keywords)
         mix = WindowMix(unknown_sentences=mix.unknown_sentences - args.hard_share, hard_negatives=args.hard_share)
-        say(f"{len(hard)} hard negatives from {args.hard_negatives} ({args.hard_share:.0%} of windows)")
+        say(f"{len(hard)} hard negatives from {', '.join(map(str, args.hard_negatives))} "
+            f"({args.hard_share:.0%} of windows)")
     sampler = WindowSampler(kw_clips, other_clips, corpus.audio, sentences, window_augmenter(args.seed, babble),
                             mix=mix, hard_negatives=hard)
 

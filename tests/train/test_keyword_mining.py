@@ -108,6 +108,10 @@ def test_mining_script_writes_a_file_the_trainer_reads(tiny_ctc_dir, corpus, tmp
     trainer = load_script("train_keyword_classifier")
     pairs = trainer.read_hard_negatives(out, corpus, ["yes", "no"])
     assert pairs == [(w[0], w[1]) for w in data["windows"]]
+    # a second mining round: its new places join, the places both rounds found count once
+    again = tmp_path / "hard2.json"
+    again.write_text(json.dumps({**data, "windows": [*data["windows"][:2], [free[0], 123, "yes", 0.9]]}))
+    assert trainer.hard_negative_union([out, again], corpus, ["yes", "no"]) == [*pairs, (free[0], 123)]
     with pytest.raises(SystemExit, match="was mined from"):
         trainer.read_hard_negatives(out, tmp_path, ["yes", "no"])
     # which keywords the random head fires on depends on the RNG state (test order): leave one it did out
