@@ -26,10 +26,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sewstream.keywords.classifier import keyword_support, normalize_windows  # noqa: E402
-from sewstream.model import SEWForSequenceClassification, load_model  # noqa: E402
-from sewstream.model.checkpoint import resolve_checkpoint  # noqa: E402
-from sewstream.text import FeatureExtractor  # noqa: E402
+from sewstream.keywords.classifier import OfflineClassifier, keyword_support  # noqa: E402
+from sewstream.keywords.settings import KeywordError  # noqa: E402
 from sewstream.train.corpus import CorpusReader  # noqa: E402
 from sewstream.train.keyword_mining import mine  # noqa: E402
 from sewstream.train.keyword_windows import SILENCE, UNKNOWN, keyword_free  # noqa: E402
@@ -52,22 +50,16 @@ def main() -> None:
         p.error("--hours and --hop must be > 0 and --min-prob in (0, 1]")
     torch.set_num_threads(args.threads)
 
-    model = load_model(args.classifier, dtype=torch.float32).eval()
-    if not isinstance(model, SEWForSequenceClassification):
-        p.error(f"--classifier {args.classifier} is a {type(model).__name__}, not a sequence classifier")
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    try:
+        classifier = OfflineClassifier(args.classifier)
+    except KeywordError as e:
+        p.error(f"--classifier {args.classifier}: not a sequence classifier ({e})")
+    labels = classifier.labels
     keywords = [x for x in labels if x not in (UNKNOWN, SILENCE)]
-    normalize = FeatureExtractor.from_pretrained(resolve_checkpoint(args.classifier)).do_normalize
-
     columns = [labels.index(k) for k in keywords]
 
     def score(windows: np.ndarray) -> np.ndarray:  # keyword support, as eval-keywords scores a window
-        x = torch.from_numpy(windows)
-        if normalize:
-            x = normalize_windows(x)
-        with torch.inference_mode():
-            probs = model(x).logits.float().softmax(-1).numpy()
-        return keyword_support(probs, labels, (UNKNOWN, SILENCE))[:, columns]
+        return keyword_support(classifier.classify(windows), labels, (UNKNOWN, SILENCE))[:, columns]
 
     corpus = CorpusReader(args.corpus, "train")
     order = np.random.default_rng(args.seed).permutation(len(corpus))

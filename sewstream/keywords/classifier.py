@@ -36,15 +36,16 @@ from .settings import ClassifierSettings, Keyword, KeywordError
 SAMPLE_RATE = 16000
 
 
-class ClassifierModel:
-    """A sequence-classification checkpoint, registered as a runner on a recogniser's worker."""
+class OfflineClassifier:
+    """A sequence-classification checkpoint that classifies windows on the caller's thread
+    (offline evaluation, scripts)."""
 
-    def __init__(self, path: str | Path, recognizer) -> None:
+    def __init__(self, path: str | Path, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
         from sewstream.model.checkpoint import resolve_checkpoint
         from sewstream.text import FeatureExtractor
 
-        param = next(recognizer.model.parameters())
-        model = load_model(path, device=param.device, dtype=param.dtype)
+        model = load_model(path, device=device, dtype=dtype)
         if not isinstance(model, SEWForSequenceClassification):
             raise KeywordError(f"keywords.classifier.model {str(path)!r} is a {type(model).__name__}, "
                                "not a sequence-classification checkpoint")
@@ -56,11 +57,9 @@ class ClassifierModel:
         pre = directory / "preprocessor_config.json"
         self.normalize = FeatureExtractor.from_pretrained(directory).do_normalize if pre.exists() else True
         self.min_samples = model.config.receptive_field
-        self.runner = f"keyword-classifier:{self.path}"
-        recognizer.worker.add_runner(self.runner, self._run)
 
     def _run(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, S) windows -> (B, labels) probabilities, on the worker thread."""
+        """(B, S) windows -> (B, labels) probabilities."""
         if self.normalize:
             audio = normalize_windows(audio)
         param = next(self.model.parameters())
@@ -83,6 +82,17 @@ class ClassifierModel:
         with torch.inference_mode():
             probs = self._run(batch if batch.ndim == 2 else batch[None]).numpy()
         return probs if batch.ndim == 2 else probs[0]
+
+
+class ClassifierModel(OfflineClassifier):
+    """A sequence-classification checkpoint, registered as a runner on a recogniser's worker
+    (where ``_run`` then runs, batched with everything else)."""
+
+    def __init__(self, path: str | Path, recognizer) -> None:
+        param = next(recognizer.model.parameters())
+        super().__init__(path, device=param.device, dtype=param.dtype)
+        self.runner = f"keyword-classifier:{self.path}"
+        recognizer.worker.add_runner(self.runner, self._run)
 
 
 def normalize_windows(audio: torch.Tensor) -> torch.Tensor:

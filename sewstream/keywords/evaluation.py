@@ -168,6 +168,20 @@ def score_clips(rec, kset: KeywordSet, clips: list[Clip], floor_score: float = 0
     return out
 
 
+def window_probabilities(model, audio: np.ndarray, window_s: float, hop_s: float, pad_before_s: float = 0.5,
+                         pad_after_s: float = 0.5, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """A classifier's probabilities (windows, labels) over ``audio`` padded with silence, one
+    window ending every ``hop_s``, and where each window ends (seconds into ``audio``)."""
+    window, hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
+    before = round(pad_before_s * SAMPLE_RATE)
+    padded = np.concatenate([np.zeros(before, np.float32), np.asarray(audio, np.float32),
+                             np.zeros(round(pad_after_s * SAMPLE_RATE), np.float32)])
+    ends = list(range(window, len(padded) + 1, hop)) or [len(padded)]
+    windows = np.stack([np.pad(padded[max(0, e - window): e], (max(0, window - e), 0)) for e in ends])
+    probs = np.concatenate([model.classify(windows[i:i + batch]) for i in range(0, len(windows), batch)])
+    return probs, (np.array(ends) - before) / SAMPLE_RATE
+
+
 def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[ClipScores], *,
                       pad_s: float = 0.5, batch: int = 16) -> None:
     """Add classifier occurrences (sliding windows, patience) to ``out`` (same order as ``clips``).
@@ -176,13 +190,8 @@ def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[Clip
     best ``patience`` consecutive probabilities (it fires at a threshold iff all of them reach it).
     """
     c = kset.settings.classifier
-    window, hop = round(c.window_s * SAMPLE_RATE), round(c.hop_s * SAMPLE_RATE)
-    pad = np.zeros(round(pad_s * SAMPLE_RATE), np.float32)
     for clip, result in zip(clips, out):
-        audio = np.concatenate([pad, clip.audio, pad])
-        ends = list(range(window, len(audio) + 1, hop)) or [len(audio)]
-        windows = np.stack([np.pad(audio[max(0, e - window): e], (max(0, window - e), 0)) for e in ends])
-        probs = np.concatenate([model.classify(windows[i:i + batch]) for i in range(0, len(windows), batch)])
+        probs, ends = window_probabilities(model, clip.audio, c.window_s, c.hop_s, pad_s, pad_s, batch)
         support = keyword_support(probs, model.labels, c.ignore_labels)
         for i, k in enumerate(kset.keywords):
             if k.detector != "classifier":
@@ -195,8 +204,8 @@ def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[Clip
             runs = np.lib.stride_tricks.sliding_window_view(hit, p).min(axis=1)
             best = int(np.argmax(runs))
             if runs[best] > 0:
-                start = (ends[best + p - 1] - window) / SAMPLE_RATE - pad_s
-                result.peaks.append((i, float(runs[best]), start, ends[best] / SAMPLE_RATE - pad_s))
+                start = float(ends[best + p - 1]) - c.window_s
+                result.peaks.append((i, float(runs[best]), start, float(ends[best])))
 
 
 # --------------------------------------------------------------------- DET sweep
