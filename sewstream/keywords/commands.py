@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, replace
@@ -37,13 +38,28 @@ def register(sub, add_model_args) -> None:
     p.add_argument("--thresholds", default="0.05:0.95:0.05", type=thresholds_arg,
                    help="the sweep: start:stop:step, or a comma list (0.3,0.5,0.7)")
     p.add_argument("--max-fa-per-hour", type=float, default=0.5, help="false-accept budget of the operating point")
-    p.add_argument("--threshold", type=float, help="threshold of the live run (default: the operating point)")
+    p.add_argument("--threshold", type=live_threshold_arg,
+                   help="threshold of the live run (default: the operating point); 'config': each keyword's "
+                        "own (e.g. --keywords yes=0.85,no=0.9), else the config's default")
     p.add_argument("--live-negatives-s", type=float, default=120.0,
                    help="also stream this much negative audio live-paced (0: skip)")
     p.add_argument("--no-live", action="store_true", help="skip the live-paced run (no latency)")
     p.add_argument("--plot", default="keywords-det.png", help="where to save the DET plot (PNG)")
     p.add_argument("--json", help="also write every number as JSON here")
     p.set_defaults(func=cmd_eval_keywords)
+
+
+def live_threshold_arg(text: str) -> float | str:
+    """A threshold in (0, 1], or ``config`` (the keywords' own thresholds)."""
+    if text.strip().lower() == "config":
+        return "config"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a threshold in (0, 1] or 'config'")
+    return value
 
 
 def thresholds_arg(text: str) -> list[float]:
@@ -154,7 +170,10 @@ def _run(args, config, rec, registry, kset, ev) -> int:
 
     if not args.no_live and positives:
         # the operating point, unless it detects nothing (then the config's threshold)
-        threshold = args.threshold or (op.threshold if op and op.detection > 0 else None)
+        if args.threshold == "config":
+            threshold = None
+        else:
+            threshold = args.threshold or (op.threshold if op and op.detection > 0 else None)
         report["live"] = _live(args, config, rec, registry, kset, ev, positives, negatives, neg, threshold, say)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -164,6 +164,12 @@ def test_threshold_sweeps_parse_ranges_and_lists_and_name_a_bad_one(capsys):
     for bad in ("0.1,x", "0.9:0.1:0.1", "0.1:0.9:0", "0.5,1.5", "0.1:0.9"):
         with pytest.raises(argparse.ArgumentTypeError, match="start:stop:step"):
             thresholds_arg(bad)
+    from sewstream.keywords.commands import live_threshold_arg
+
+    assert live_threshold_arg("0.85") == 0.85 and live_threshold_arg("Config") == "config"
+    for bad in ("0", "1.5", "high", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="or 'config'"):
+            live_threshold_arg(bad)
     # the command refuses it while parsing its arguments (exit 2, the value named), before any scoring
     with pytest.raises(SystemExit) as exit_:
         main(["eval-keywords", "--keywords", "yes", "--positives", str(DATA), "--thresholds", "0.1;0.5"])
