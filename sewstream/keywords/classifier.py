@@ -183,6 +183,11 @@ class ClassifierListener:
         with self.lock:
             return self._drain()
 
+    def futures(self) -> list[Future]:
+        """The windows still being classified (a simulated clock waits on them)."""
+        with self.lock:
+            return [future for _, future, _, _ in self.pending if not future.done()]
+
     # ------------------------------------------------------------------ internals
     def _submit(self, model: ClassifierModel, keywords: list[Keyword]) -> None:
         lo = self.next_end - self.window - self.offset

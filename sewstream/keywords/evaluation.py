@@ -379,7 +379,8 @@ def layout(clips: list[Clip], kset: KeywordSet, gap_s: float = 1.0, jitter_s: fl
 
 
 def settle(stream, timeout: float = 60.0) -> None:
-    """Let the worker finish every job ``stream`` has submitted (the simulated clock stands still).
+    """Let the worker finish every job ``stream`` and its audio listeners have submitted (the
+    simulated clock stands still).
 
     Not ``stream.wait()``: that also waits for utterance closes whose frames are not computed yet.
     """
@@ -389,6 +390,10 @@ def settle(stream, timeout: float = 60.0) -> None:
             futures = [j.future for j in stream.jobs] + [f for _, _, f in stream.feature_jobs]
             if stream.partial_job is not None:
                 futures.append(stream.partial_job.future)
+            for listener in stream.audio_listeners:  # e.g. classifier windows, run on the same worker
+                owner = getattr(listener, "__self__", None)
+                if callable(getattr(owner, "futures", None)):
+                    futures += owner.futures()
         if not futures:
             break
         for future in futures:

@@ -87,6 +87,29 @@ def test_windows_on_a_fixed_grid_and_patience(recognizer, tmp_path):
     assert listener.stats.windows == 9 and listener.stats.fired == 1
 
 
+def test_a_simulated_clock_waits_for_classifier_windows(recognizer, tmp_path):
+    # settle() must not let the clock run on while a window is still being classified: a slow
+    # model would otherwise show up as trigger latency in eval-keywords' "zero compute time"
+    import time
+
+    path = make_classifier(tmp_path / "cls-yes", favour="yes", prob=0.9)
+    registry = KeywordRegistry(settings(path, patience=1), recognizer)
+    listeners = registry.listeners("cls")
+    model, _ = registry.classifier("cls")
+    fast = recognizer.worker.runners[model.runner]
+    recognizer.worker.runners[model.runner] = lambda audio: (time.sleep(0.05), fast(audio))[1]
+    events = []
+    stream = recognizer.stream("cls", on_event=events.append, **listeners)
+    listener = stream.audio_listeners[0].__self__
+    audio = np.zeros(int(1.5 * 16000), np.float32)
+    for i in range(0, len(audio), 320):
+        stream.push(audio[i: i + 320])
+        settle(stream)
+        assert all(f.done() for _, f, _, _ in listener.pending) and not listener.futures()
+    fired = [e for e in events if e.type == "keyword"]
+    assert fired and fired[0].end == 1.0  # the first window (ends at 1.0 s) fired, one push later
+
+
 def test_threshold_and_label_mapping(recognizer, tmp_path):
     path = make_classifier(tmp_path / "cls-no", favour="no", prob=0.7)
     s = settings(path, default=[{"phrase": "yes", "detector": "classifier"},
