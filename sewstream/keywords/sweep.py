@@ -12,6 +12,7 @@ window's end after the clip's speech end, without model time and push granularit
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,8 +65,8 @@ def _tables(clips: list[ScoredClip], n_keywords: int, step: int, patience: int, 
     for clip, phase in zip(clips, phases):
         for k in range(n_keywords) if clip.keyword is None else [clip.keyword]:
             values, idx = fire_values(clip.support[:, k], step, patience, phase)
-            if clip.keyword is None:
-                false[k] += (values.max(initial=0.0) >= thresholds) & (values.max(initial=0.0) > 0)
+            if clip.keyword is None:  # one false accept per clip and keyword at most, as eval-keywords counts
+                false[k] += values.max(initial=0.0) >= thresholds  # (thresholds are > 0)
                 continue
             first = np.full(len(thresholds), np.inf)
             for j, t in enumerate(thresholds):
@@ -102,19 +103,22 @@ def best_per_keyword(detected: np.ndarray, false: np.ndarray, budget: int) -> li
 
 def sweep(clips: list[ScoredClip], n_keywords: int, steps: list[int], patiences: list[int],
           thresholds: list[float], max_fa_per_hour: float, seed: int = 0,
-          per_keyword: bool = False) -> list[SweepRow]:
+          per_keyword: bool | None = False) -> list[SweepRow]:
     """The operating point (best detection within the false-accept budget) of every (step,
-    patience): one threshold for all keywords, or with ``per_keyword`` the best threshold each."""
+    patience): one threshold for all keywords, or with ``per_keyword`` the best threshold each;
+    ``None`` gives both from one pass (the one-threshold rows first)."""
     ths = np.array(sorted(thresholds))
     hours = sum(c.seconds for c in clips if c.keyword is None) / 3600
     positives = sum(c.keyword is not None for c in clips)
     budget = int(np.floor(max_fa_per_hour * hours + 1e-9))
-    rows = []
+    modes = (False, True) if per_keyword is None else (per_keyword,)
+    rows: dict[bool, list[SweepRow]] = {mode: [] for mode in modes}
     for step in steps:
         phases = np.random.default_rng(seed).integers(0, step, len(clips))
-        for patience in patiences:
-            detected, false, latency = _tables(clips, n_keywords, step, patience, ths, phases)
-            if per_keyword:
+        for patience, mode in itertools.product(patiences, modes):
+            if mode is modes[0]:
+                detected, false, latency = _tables(clips, n_keywords, step, patience, ths, phases)
+            if mode:
                 choice = best_per_keyword(detected, false, budget)
             else:
                 ok = [j for j in range(len(ths)) if false[:, j].sum() <= budget] or [len(ths) - 1]
@@ -125,6 +129,7 @@ def sweep(clips: list[ScoredClip], n_keywords: int, steps: list[int], patiences:
             lat = np.array([first[choice[k]] for k, first in latency])
             lat = lat[np.isfinite(lat)]
             p50, p95 = (np.percentile(lat, 50), np.percentile(lat, 95)) if len(lat) else (np.nan, np.nan)
-            rows.append(SweepRow(step, patience, [float(ths[j]) for j in choice], det / max(1, positives), det,
-                                 positives, fa, fa / hours if hours else float("nan"), float(p50), float(p95)))
-    return rows
+            rows[mode].append(SweepRow(step, patience, [float(ths[j]) for j in choice], det / max(1, positives),
+                                       det, positives, fa, fa / hours if hours else float("nan"), float(p50),
+                                       float(p95)))
+    return [row for mode in modes for row in rows[mode]]
