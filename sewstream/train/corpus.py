@@ -358,7 +358,8 @@ class CorpusReader:
 
     def _map(self) -> np.memmap:
         if self._pcm is None:
-            n = self.entries[-1]["offset"] + self.entries[-1]["num_samples"] if self.entries else 0
+            # max, not the last entry: a merged corpus may list earlier audio again (repeats)
+            n = max((e["offset"] + e["num_samples"] for e in self.entries), default=0)
             self._pcm = np.memmap(self.root / f"{self.split}.pcm", dtype="<i2", mode="r", shape=(n,))
         return self._pcm
 

@@ -83,3 +83,28 @@ def test_merge_script_reports_errors_without_a_traceback(tmp_path, capsys):
     _corpus(tmp_path / "a", "a")
     assert script.main([str(tmp_path / "a"), str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
     assert "not a built corpus" in capsys.readouterr().err
+
+
+def test_train_repeats_list_a_source_again_without_copying_audio(tmp_path):
+    a, b = _corpus(tmp_path / "a", "a"), _corpus(tmp_path / "b", "b", seed=1)
+    summary = merge_corpora([tmp_path / "a", tmp_path / "b"], tmp_path / "m", train_repeats=[1, 3])
+    train, test = CorpusReader(tmp_path / "m", "train"), CorpusReader(tmp_path / "m", "test")
+    assert len(train) == 3 + 3 * 3 and len(test) == 6  # held-out split never repeated
+    assert [e["id"] for e in train.entries[3:]][::3] == ["c1-train-0", "c1r1-train-0", "c1r2-train-0"]
+    for i in range(3, len(train)):  # every repeat reads its source's audio
+        assert np.abs(train.audio(i) - b["train"][(i - 3) % 3]).max() < 1 / 16000
+    assert (tmp_path / "m" / "train.pcm").stat().st_size == 2 * sum(map(len, a["train"] + b["train"]))
+    assert summary["train_repeats"] == [1, 3] and summary["splits"]["train"]["utterances"] == 12
+    # a merged corpus with repeats merges again (its audio ends before its last entry)
+    _corpus(tmp_path / "c", "c", voices=("c1", "c2"), seed=2)
+    merge_corpora([tmp_path / "m", tmp_path / "c"], tmp_path / "m2")
+    again = CorpusReader(tmp_path / "m2", "train")
+    assert len(again) == 15 and np.abs(again.audio(11) - b["train"][2]).max() < 1 / 16000
+
+
+def test_bad_train_repeats_are_named(tmp_path):
+    _corpus(tmp_path / "a", "a"), _corpus(tmp_path / "b", "b")
+    for bad in ([1], [1, 0], [1, 2.5]):
+        with pytest.raises(MergeError, match="train repeats"):
+            merge_corpora([tmp_path / "a", tmp_path / "b"], tmp_path / "m", train_repeats=bad)
+    assert not (tmp_path / "m").exists()
