@@ -4,9 +4,9 @@ The model runs on the recogniser's one model-worker thread (a runner added with
 ``worker.add_runner``), batched with everything else; it never gets a thread of its own.
 An audio listener cuts windows of ``window_s`` ending every ``hop_s`` of stream audio (a
 grid fixed by sample positions, so results do not depend on push sizes), submits them, and
-turns finished results into events in window order. Results are collected on the next
-push or window result of the stream (listeners can only return events when called), so an
-event may wait one push interval (~20-100 ms live) after its window is classified.
+turns finished results into events in window order. A stream binds itself
+(``wake_with(stream.poke)``), so each finished window wakes the stream and its events go
+out then; unbound (no stream), results are collected on the next push or frame result.
 
 A keyword fires when its probability is >= threshold and above every other word label's
 (see :func:`keyword_support`) in ``patience`` consecutive windows. The reported span is
@@ -153,9 +153,16 @@ class ClassifierListener:
         self.fired: dict[str, collections.deque[tuple[int, int]]] = {}
         self.lock = threading.Lock()
         self.stats = ClassifierStats()
+        self.wake: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ listeners
+    def wake_with(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the worker thread) whenever a window's result is ready; it
+        should call ``on_audio`` with no samples and hand out the events (``Stream.poke``)."""
+        self.wake = callback
+
     def on_audio(self, first_sample: int, samples: np.ndarray) -> list[KeywordEvent]:
+        submitted: list[Future] = []
         with self.lock:
             if first_sample != self.offset + len(self.audio):  # a jump: start the grid again there
                 self.audio, self.offset = np.zeros(0, np.float32), first_sample
@@ -165,11 +172,21 @@ class ClassifierListener:
             end = self.offset + len(self.audio)
             while self.next_end <= end:
                 if model is not None and keywords:
-                    self._submit(model, keywords)
+                    submitted.append(self._submit(model, keywords))
                 self.next_end += self.hop
             cut = max(0, self.next_end - self.window - self.offset)
             self.audio, self.offset = self.audio[cut:], self.offset + cut
-            return self._drain()
+            events = self._drain()
+        if self.wake is not None:
+            # outside the lock: a future already done (shed) runs its callback right here
+            for future in submitted:
+                future.add_done_callback(self._finished)
+        return events
+
+    def _finished(self, _future: Future) -> None:
+        wake = self.wake
+        if wake is not None:
+            wake()
 
     def on_frames(self, first_frame: int, logits: np.ndarray, stable: bool) -> list[KeywordEvent]:
         with self.lock:
@@ -189,12 +206,13 @@ class ClassifierListener:
             return [future for _, future, _, _ in self.pending if not future.done()]
 
     # ------------------------------------------------------------------ internals
-    def _submit(self, model: ClassifierModel, keywords: list[Keyword]) -> None:
+    def _submit(self, model: ClassifierModel, keywords: list[Keyword]) -> Future:
         lo = self.next_end - self.window - self.offset
         piece = torch.from_numpy(self.audio[lo: lo + self.window].copy())
         future = self.worker.submit(model.runner, piece, priority=self.settings.priority)
         self.pending.append((self.next_end, future, model, keywords))
         self.stats.windows += 1
+        return future
 
     def _drain(self) -> list[KeywordEvent]:
         events: list[KeywordEvent] = []

@@ -402,7 +402,9 @@ def settle(stream, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the model worker did not finish the stream's jobs")
         time.sleep(0.0005)  # let the done-callbacks apply the results
-    stream.deliver()  # and hand out their events before the clock moves on (one deliverer at a time)
+    # and hand out their events before the clock moves on; poke, not deliver: a classifier
+    # window's own wake-up (the same poke, on the worker thread) may not have run yet
+    stream.poke()
 
 
 def live_run(rec, kset: KeywordSet, clips: list[Clip], *, listeners: Callable[[], dict],

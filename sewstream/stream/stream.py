@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 # each frame exactly once, in order). Returns events to emit on this stream (or None).
 FrameListener = Callable[[int, np.ndarray, bool], "list[Event] | None"]
 # Sees every pushed chunk of audio: (index of its first sample in the stream, samples).
+# Must accept an empty chunk (``push`` of nothing, ``poke``).
 AudioListener = Callable[[int, np.ndarray], "list[Event] | None"]
+_NO_AUDIO = np.zeros(0, np.float32)
 
 
 class StreamClosed(RuntimeError):
@@ -113,6 +115,12 @@ class Stream:
         self.on_event = on_event
         self.frame_listeners = list(frame_listeners or [])
         self.audio_listeners = list(audio_listeners or [])
+        for listener in self.audio_listeners:
+            # a listener whose results finish off the audio path (a keyword classifier's windows
+            # run on the worker) gets ``poke`` to hand them out when ready, not with the next push
+            owner = getattr(listener, "__self__", listener)
+            if callable(getattr(owner, "wake_with", None)):
+                owner.wake_with(self.poke)
         g = self.geometry = recognizer.geometry
         self.frame_seconds = g.seconds(1)
         s = self.settings
@@ -188,6 +196,14 @@ class Stream:
             self.total_samples += len(audio)
             self.stats.samples += len(audio)
             self._pump()
+        self._deliver()
+
+    def poke(self) -> None:
+        """Call the audio listeners with no new audio and deliver the events they return now
+        (work of theirs finished off the audio path, e.g. a classifier window on the worker)."""
+        with self.lock:
+            for listener in self.audio_listeners:
+                self._emit_all(listener(self.total_samples, _NO_AUDIO))
         self._deliver()
 
     def finalize(self) -> None:

@@ -99,15 +99,38 @@ def test_a_simulated_clock_waits_for_classifier_windows(recognizer, tmp_path):
     fast = recognizer.worker.runners[model.runner]
     recognizer.worker.runners[model.runner] = lambda audio: (time.sleep(0.05), fast(audio))[1]
     events = []
-    stream = recognizer.stream("cls", on_event=events.append, **listeners)
+    stream = recognizer.stream("cls", on_event=lambda e: events.append((stream.total_samples, e)), **listeners)
     listener = stream.audio_listeners[0].__self__
     audio = np.zeros(int(1.5 * 16000), np.float32)
     for i in range(0, len(audio), 320):
         stream.push(audio[i: i + 320])
         settle(stream)
         assert all(f.done() for _, f, _, _ in listener.pending) and not listener.futures()
-    fired = [e for e in events if e.type == "keyword"]
-    assert fired and fired[0].end == 1.0  # the first window (ends at 1.0 s) fired, one push later
+    fired = [(at, e) for at, e in events if e.type == "keyword"]
+    # the first window (ends at 1.0 s) fired, delivered before the next push (the clock at 1.0 s)
+    assert fired and fired[0][1].end == 1.0 and fired[0][0] == 16000
+
+
+def test_a_finished_window_wakes_the_stream_without_more_audio(recognizer, tmp_path):
+    # live, the event must not wait for the next push: the window's result wakes the stream
+    import threading
+
+    path = make_classifier(tmp_path / "cls-yes", favour="yes", prob=0.9)
+    registry = KeywordRegistry(settings(path, patience=1), recognizer)
+    got = threading.Event()
+    events = []
+
+    def on_event(event):
+        events.append((threading.current_thread().name, event))
+        if event.type == "keyword":
+            got.set()
+
+    stream = recognizer.stream("cls", on_event=on_event, **registry.listeners("cls"))
+    stream.push(np.zeros(16000, np.float32))  # exactly one window's audio, then nothing more
+    assert got.wait(10.0), "the keyword event waited for another push"
+    (where, event), = [(t, e) for t, e in events if e.type == "keyword"]
+    assert event.end == 1.0 and where != threading.current_thread().name  # delivered by the worker's wake-up
+    assert stream.audio_listeners[0].__self__.wake == stream.poke
 
 
 def test_threshold_and_label_mapping(recognizer, tmp_path):
