@@ -11,6 +11,8 @@ one keyword; other clips there, and every negative clip that mentions no keyword
 negatives). The fine grid's hop is ``--hop``; ``--steps 1,2`` also gives hops of 2x that.
 ``--scores`` caches the scoring pass: run again with other steps / patiences / budgets in
 seconds. Latency is the firing window's end after the speech end, offline (no model time).
+``--folds 2`` adds cross-validated rows: each half of the clips counted at the per-keyword
+thresholds chosen on the other half (thresholds read off the same clips flatter themselves).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sewstream.keywords import evaluation as ev
 from sewstream.keywords.classifier import OfflineClassifier, keyword_support
 from sewstream.keywords.commands import thresholds_arg
 from sewstream.keywords.settings import KeywordError
-from sewstream.keywords.sweep import ScoredClip, sweep
+from sewstream.keywords.sweep import ScoredClip, cross_validate, sweep
 
 
 def int_list(text: str) -> list[int]:
@@ -113,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scores", type=Path, help="cache of the scoring pass (.npz)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=0,
+                   help="also cross-validate the thresholds over this many folds (0: no)")
+    p.add_argument("--fold-seed", type=int, default=0, help="how the clips are dealt into folds")
     args = p.parse_args(argv)
+    if args.folds == 1 or args.folds < 0:
+        p.error(f"--folds must be 0 (off) or at least 2, got {args.folds}")
     if not args.positives or not args.negatives:
         p.error("give at least one --positives DIR and one --negatives DIR")
     if not 0 < args.hop <= 1:
@@ -138,9 +145,23 @@ def main(argv: list[str] | None = None) -> int:
         per_keyword = n >= len(rows) // 2
         th = (" ".join(f"{k}={t:.2f}" for k, t in zip(keywords, r.thresholds)) if per_keyword
               else f"{r.thresholds[0]:.2f}")
-        print(f"{r.step * args.hop:6.3f} {r.patience:8d}  {th:<26} {100 * r.detection:8.1f}% {r.false_accepts:4d} "
-                  f"{r.fa_per_hour:6.2f} {1000 * r.latency_p50:7.0f} {1000 * r.latency_p95:7.0f}")
+        print_row(r, th, args.hop)
+    if args.folds:
+        print(f"# cross-validated over {args.folds} folds: each fold counted at the thresholds chosen on the "
+              "others (shown: chosen on all clips)")
+        for per_keyword in (False, True):
+            for r, _ in cross_validate(clips, len(keywords), args.steps, args.patience, args.thresholds,
+                                       args.max_fa_per_hour, folds=args.folds, seed=args.seed, fold_seed=args.fold_seed,
+                                       per_keyword=per_keyword):
+                th = (" ".join(f"{k}={t:.2f}" for k, t in zip(keywords, r.thresholds)) if per_keyword
+                      else f"{r.thresholds[0]:.2f}")
+                print_row(r, th, args.hop)
     return 0
+
+
+def print_row(r, thresholds: str, hop: float) -> None:
+    print(f"{r.step * hop:6.3f} {r.patience:8d}  {thresholds:<26} {100 * r.detection:8.1f}% {r.false_accepts:4d} "
+          f"{r.fa_per_hour:6.2f} {1000 * r.latency_p50:7.0f} {1000 * r.latency_p95:7.0f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sewstream.keywords.sweep import ScoredClip, best_per_keyword, fire_values, sweep
+from sewstream.keywords.sweep import ScoredClip, best_per_keyword, cross_validate, fire_values, folds_of, sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,34 @@ def test_sweep_counts_detections_false_accepts_and_latency():
     assert strict[(1, 1)].false_accepts == 0 and strict[(1, 1)].detected == 0   # only 0.96 fits; it misses
 
 
+def test_folds_deal_out_each_keyword_and_the_negatives():
+    clips = [clip(k, [[0]]) for k in [0] * 7 + [1] * 4 + [None] * 9]
+    fold = folds_of(clips, 3, seed=1)
+    for group in (0, 1, None):
+        sizes = np.bincount([f for f, c in zip(fold, clips) if c.keyword == group], minlength=3)
+        assert sizes.max() - sizes.min() <= 1
+    assert folds_of(clips, 3, seed=1).tolist() == fold.tolist() != folds_of(clips, 3, seed=2).tolist()
+
+
+def test_cross_validation_counts_each_fold_at_thresholds_tuned_on_the_other():
+    # one positive (0.7) and one hour of negatives per fold; fold a's negatives spike to 0.8,
+    # fold b's to 0.6. Over both hours a budget of 0.6/h allows one false accept: 0.65 detects
+    # both. Tuned on b alone (budget 0) 0.65 is chosen and a's spike fires; tuned on a alone only
+    # 0.85 is clean, and it misses b's positive.
+    clips = [clip(0, [[0.0]]), clip(0, [[0.0]]), clip(None, [[0.0]], seconds=3600), clip(None, [[0.0]], seconds=3600)]
+    fold = folds_of(clips, 2)
+    for c, f in zip(clips, fold):
+        c.support = np.array([[0.7 if c.keyword == 0 else (0.8 if f == 0 else 0.6)]], np.float32)
+    (full,) = sweep(clips, 1, [1], [1], [0.65, 0.85], 0.6)
+    assert (full.thresholds, full.detected, full.false_accepts) == ([0.65], 2, 1)
+    ((row, chosen),) = cross_validate(clips, 1, [1], [1], [0.65, 0.85], 0.6, folds=2)
+    assert chosen == [[0.65], [0.85]]   # fold 0 tested at fold 1's choice and vice versa
+    assert (row.detected, row.positives, row.false_accepts, row.fa_per_hour) == (1, 2, 1, 0.5)
+    assert row.thresholds == [0.65]     # what the whole set would ship
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        cross_validate(clips, 1, [1], [1], [0.65], 0.6, folds=1)
+
+
 def test_per_keyword_thresholds_spend_the_budget_where_it_buys_detections():
     detected = np.array([[10, 9, 5], [10, 10, 10]])   # (keywords, thresholds low -> high)
     false = np.array([[0, 0, 0], [3, 1, 0]])
@@ -87,6 +115,10 @@ def test_sweep_script_scores_once_and_rereads_the_cache(speech_dir, tmp_path, ca
     assert cache.is_file()
     assert script.main(argv) == 0             # from the cache: same table
     assert capsys.readouterr().out == first
+    assert script.main([*argv, "--folds", "2"]) == 0   # plus the cross-validated rows
+    cv = capsys.readouterr().out
+    assert cv.startswith(first) and "# cross-validated over 2 folds" in cv
+    assert len(cv.splitlines()) == len(first.splitlines()) + 1 + 8
     with pytest.raises(SystemExit, match="other settings"):
         script.main([*argv[:-4], "--hop", "0.25", "--steps", "1"])
     with pytest.raises(SystemExit):
