@@ -164,7 +164,9 @@ class ClassifierListener:
     def on_audio(self, first_sample: int, samples: np.ndarray) -> list[KeywordEvent]:
         submitted: list[Future] = []
         with self.lock:
-            if first_sample != self.offset + len(self.audio):  # a jump: start the grid again there
+            # a jump: start the grid again there (an empty call is a wake-up, never a jump: its
+            # index may lag when the stream pokes from inside the push that fed this audio)
+            if len(samples) and first_sample != self.offset + len(self.audio):
                 self.audio, self.offset = np.zeros(0, np.float32), first_sample
                 self.next_end = first_sample + self.window
             self.audio = np.concatenate([self.audio, np.asarray(samples, np.float32)])

@@ -133,6 +133,34 @@ def test_a_finished_window_wakes_the_stream_without_more_audio(recognizer, tmp_p
     assert stream.audio_listeners[0].__self__.wake == stream.poke
 
 
+def test_a_window_finished_during_its_push_keeps_the_grid(recognizer, tmp_path, monkeypatch):
+    # a window can finish before its push returns (a shed window is done at once; a fast worker
+    # may beat the callback's registration): the wake-up's empty call must not look like a jump
+    from concurrent.futures import Future
+
+    path = make_classifier(tmp_path / "cls-yes", favour="yes", prob=0.9)
+    registry = KeywordRegistry(settings(path, patience=3), recognizer)
+    listeners = registry.listeners("cls")
+    worker = recognizer.worker
+
+    def done_at_once(runner, item, **_):
+        future = Future()
+        with torch.inference_mode():
+            future.set_result(worker.runners[runner](item[None])[0])
+        return future
+
+    monkeypatch.setattr(worker, "submit", done_at_once)
+    events, stream = [], None
+    stream = recognizer.stream("cls", on_event=events.append, **listeners)
+    audio = np.zeros(3 * 16000, np.float32)
+    for i in range(0, len(audio), 800):
+        stream.push(audio[i: i + 800])
+    listener = stream.audio_listeners[0].__self__
+    assert listener.stats.windows == 9 and listener.stats.results == 9  # 1.0, 1.25, ..., 3.0 s
+    (event,) = [e for e in events if e.type == "keyword"]
+    assert (event.start, event.end) == (0.5, 1.0)
+
+
 def test_threshold_and_label_mapping(recognizer, tmp_path):
     path = make_classifier(tmp_path / "cls-no", favour="no", prob=0.7)
     s = settings(path, default=[{"phrase": "yes", "detector": "classifier"},
