@@ -33,6 +33,8 @@ from sewstream.keywords.commands import thresholds_arg
 from sewstream.keywords.settings import KeywordError
 from sewstream.keywords.sweep import ScoredClip, cross_validate, sweep
 
+WINDOW_S = 1.0
+
 
 def int_list(text: str) -> list[int]:
     try:
@@ -70,8 +72,10 @@ def score(args, keywords: list[str]) -> list[ScoredClip]:
     rng = np.random.default_rng(args.seed)
     out = []
     for clip, k in tqdm(clips, desc="clips", unit="clip"):
-        pad = 0.5 + float(rng.uniform(0, args.hop))  # the grid's phase on the clip, as a live stream's falls
-        probs, ends = ev.window_probabilities(model, clip.audio, 1.0, args.hop, pad, 0.5)
+        # a window of silence around the clip (every window that overlaps it), and the grid's
+        # phase on the clip at random, as a live stream's falls
+        pad = WINDOW_S + float(rng.uniform(0, args.hop))
+        probs, ends = ev.window_probabilities(model, clip.audio, WINDOW_S, args.hop, pad, WINDOW_S)
         support = keyword_support(probs, model.labels, ("_unknown_", "_silence_"))[:, columns]
         out.append(ScoredClip(clip.name, clip.text, k, clip.seconds, ev.speech_end(clip.audio),
                               support.astype(np.float32), ends))
@@ -95,6 +99,7 @@ def load(path: Path, meta: dict) -> list[ScoredClip] | None:
     z = np.load(path)
     if str(z["meta"][0]) != repr(meta):
         sys.exit(f"--scores {path} holds scores of other settings ({z['meta'][0]}); use another file")
+    z = {key: z[key] for key in z.files}  # an NpzFile decompresses an array on every access
     bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
     return [ScoredClip(str(z["names"][i]), str(z["texts"][i]), None if z["keyword"][i] < 0 else int(z["keyword"][i]),
                        float(z["seconds"][i]), float(z["speech_end"][i]), z["support"][bounds[i]:bounds[i + 1]],
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     keywords = [k.strip().lower() for k in args.keywords.split(",") if k.strip()]
     meta = {"classifier": str(args.classifier), "keywords": keywords, "hop": args.hop, "seed": args.seed,
+            "window_s": WINDOW_S, "pad": "window",
             "positives": args.positives, "negatives": args.negatives}
     clips = load(args.scores, meta) if args.scores else None
     if clips is None:
