@@ -168,10 +168,17 @@ def score_clips(rec, kset: KeywordSet, clips: list[Clip], floor_score: float = 0
     return out
 
 
-def window_probabilities(model, audio: np.ndarray, window_s: float, hop_s: float, pad_before_s: float = 0.5,
-                         pad_after_s: float = 0.5, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def window_probabilities(model, audio: np.ndarray, window_s: float, hop_s: float, pad_before_s: float | None = None,
+                         pad_after_s: float | None = None, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """A classifier's probabilities (windows, labels) over ``audio`` padded with silence, one
-    window ending every ``hop_s``, and where each window ends (seconds into ``audio``)."""
+    window ending every ``hop_s``, and where each window ends (seconds into ``audio``).
+
+    The pads default to one window: then every window that overlaps the clip is scored, as a
+    stream with silence around the clip would score it. Shorter pads drop the windows that
+    hold only the clip's first or last moments, which a live grid does see (a 0.5 s pad made
+    offline latency of words ending early in their clip ~60 ms later than live)."""
+    pad_before_s = window_s if pad_before_s is None else pad_before_s
+    pad_after_s = window_s if pad_after_s is None else pad_after_s
     window, hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
     before = round(pad_before_s * SAMPLE_RATE)
     padded = np.concatenate([np.zeros(before, np.float32), np.asarray(audio, np.float32),
@@ -183,7 +190,7 @@ def window_probabilities(model, audio: np.ndarray, window_s: float, hop_s: float
 
 
 def classifier_scores(model, kset: KeywordSet, clips: list[Clip], out: list[ClipScores], *,
-                      pad_s: float = 0.5, batch: int = 16) -> None:
+                      pad_s: float | None = None, batch: int = 16) -> None:
     """Add classifier occurrences (sliding windows, patience) to ``out`` (same order as ``clips``).
 
     A run of consecutive windows where the keyword is the top word label scores the minimum of its

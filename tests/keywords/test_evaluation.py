@@ -95,6 +95,22 @@ def test_speech_end():
     assert ev.speech_end(audio) == pytest.approx(0.6)
 
 
+def test_window_probabilities_score_every_window_that_overlaps_the_clip():
+    class Loudness:  # "probability" = the window's mean level, so each window's content shows
+        def classify(self, windows):
+            return np.abs(windows).mean(axis=1, keepdims=True)
+
+    audio = np.full(8000, 0.5, np.float32)       # a 0.5 s clip
+    probs, ends = ev.window_probabilities(Loudness(), audio, 1.0, 0.125)
+    # by default a window of silence on each side: the first window ends at the clip's start,
+    # the last one a window after its end, and each window holds what a live grid's would
+    assert ends[0] == 0.0 and ends[-1] == 1.5 and np.allclose(np.diff(ends), 0.125)
+    expected = np.clip(np.minimum(ends, 0.5) - np.maximum(ends - 1.0, 0.0), 0, None) * 0.5
+    np.testing.assert_allclose(probs[:, 0], expected, atol=1e-6)
+    _, short = ev.window_probabilities(Loudness(), audio, 1.0, 0.125, 0.5, 0.5)
+    assert short[0] == 0.5 and short[-1] == 1.0  # the windows holding only the clip's edges are lost
+
+
 def test_layout_places_clips_after_jittered_gaps():
     ks = kset("yes")
     word = np.concatenate([np.zeros(1600), 0.5 * np.ones(4800), np.zeros(1600)]).astype(np.float32)
