@@ -27,7 +27,7 @@ from sewstream.evaluation import evaluate, table, total
 from sewstream.model import load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
-from sewstream.train.card import corpus_line, training_section
+from sewstream.train.card import corpus_line, held_out_voices, training_section
 from sewstream.train.lm import write_corpus_lm
 from sewstream.train.trainer import export
 
@@ -86,8 +86,7 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
     corpus = recipe["corpus"]
     if not recipe.get("init_from") or not first_corpus or Path(corpus).resolve() == Path(first_corpus).resolve():
         return ""
-    summary = Path(corpus) / "summary.json"
-    held = json.loads(summary.read_text())["config"]["test_voices"] if summary.is_file() else []
+    held = held_out_voices(corpus)
     held_out = f" Held-out voices there: {', '.join(held)} and the espeak variants." if held else ""
     return ("\n\nThe last training stage used another corpus of the same kind (same held-out sentences): "
             + corpus_line(corpus).removeprefix("Corpus: ") + held_out)

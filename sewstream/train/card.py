@@ -65,10 +65,29 @@ def corpus_line(corpus: str | Path) -> str:
     summary = Path(corpus) / "summary.json"
     if not summary.is_file():
         return f"Corpus: `{Path(corpus).name}` (its summary was not found)."
-    train = json.loads(summary.read_text())["splits"]["train"]
+    data = json.loads(summary.read_text())
+    train = data["splits"]["train"]
     engines = ", ".join(f"{e} {h:.1f} h" for e, h in sorted(train["engine_hours"].items(), key=lambda x: -x[1]))
+    merged = ""
+    if data.get("merged_from"):  # corpus_merge: say what it is made of, and which parts count twice
+        repeats = data.get("train_repeats") or [1] * len(data["merged_from"])
+        parts = ", ".join(f"`{Path(src).name}`" + (f" (training split listed {n} times)" if n > 1 else "")
+                          for src, n in zip(data["merged_from"], repeats, strict=True))
+        merged = f"; merged from {parts}"
     return (f"Corpus: `{Path(corpus).name}`, {train['hours']:.0f} hours, {train['voices']} training voices, "
-            f"{train['sentences']:,} sentences ({engines}).")
+            f"{train['sentences']:,} sentences ({engines}){merged}.")
+
+
+def held_out_voices(corpus: str | Path) -> list[str]:
+    """The voices a built corpus held out for its test split (a merged corpus: its sources');
+    [] when its summary is missing."""
+    summary = Path(corpus) / "summary.json"
+    if not summary.is_file():
+        return []
+    data = json.loads(summary.read_text())
+    if data.get("merged_from"):
+        return sorted({v for src in data["merged_from"] for v in held_out_voices(src)})
+    return list(data.get("config", {}).get("test_voices", []))
 
 
 def training_section(run: str | Path, step: int) -> str:

@@ -99,3 +99,14 @@ def test_ship_script_names_a_last_stage_corpus_that_differs_from_the_first(tmp_p
     assert "Corpus:" not in text
     assert ship.later_corpus(warm, str(later)) == ""  # same corpus as the first stages
     assert ship.later_corpus({**warm, "init_from": None}, str(first)) == ""  # not warm-started
+    # a merged corpus (corpus_merge) holds out its sources' voices and says what it is made of
+    first.mkdir()
+    (first / "summary.json").write_text(json.dumps({"splits": {"train": train},
+                                                    "config": {"test_voices": ["flite:rms"]}}))
+    merged = tmp_path / "corpus-w3"
+    merged.mkdir()
+    (merged / "summary.json").write_text(json.dumps({"merged_from": [str(first), str(later)], "train_repeats": [1, 3],
+                                                     "splits": {"train": train}}))
+    text = ship.later_corpus({**warm, "corpus": str(merged)}, str(first))
+    assert "Held-out voices there: flite:rms, mbrola:us3" in text
+    assert "merged from `corpus`, `corpus5` (training split listed 3 times)" in text
