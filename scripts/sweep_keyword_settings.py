@@ -148,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = sweep(clips, len(keywords), args.steps, args.patience, args.thresholds, args.max_fa_per_hour,
                  args.seed, per_keyword=None)  # one threshold for all, then one per keyword, from one pass
     for n, r in enumerate(rows):
-        per_keyword = n >= len(rows) // 2
-        th = (" ".join(f"{k}={t:.2f}" for k, t in zip(keywords, r.thresholds)) if per_keyword
-              else f"{r.thresholds[0]:.2f}")
-        print_row(r, th, args.hop)
+        print_row(r, keywords if n >= len(rows) // 2 else None, args.hop)
     if args.folds:
         print(f"# cross-validated over {args.folds} folds: each fold counted at the thresholds chosen on the "
               "others (shown: chosen on all clips)")
@@ -159,13 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             for r, _ in cross_validate(clips, len(keywords), args.steps, args.patience, args.thresholds,
                                        args.max_fa_per_hour, folds=args.folds, seed=args.seed, fold_seed=args.fold_seed,
                                        per_keyword=per_keyword):
-                th = (" ".join(f"{k}={t:.2f}" for k, t in zip(keywords, r.thresholds)) if per_keyword
-                      else f"{r.thresholds[0]:.2f}")
-                print_row(r, th, args.hop)
+                print_row(r, keywords if per_keyword else None, args.hop)
     return 0
 
 
-def print_row(r, thresholds: str, hop: float) -> None:
+def print_row(r, keywords: list[str] | None, hop: float) -> None:
+    """One table row; ``keywords``: show each keyword's threshold, else the one shared threshold."""
+    thresholds = (" ".join(f"{k}={t:.2f}" for k, t in zip(keywords, r.thresholds)) if keywords
+                  else f"{r.thresholds[0]:.2f}")
     print(f"{r.step * hop:6.3f} {r.patience:8d}  {thresholds:<26} {100 * r.detection:8.1f}% {r.false_accepts:4d} "
           f"{r.fa_per_hour:6.2f} {1000 * r.latency_p50:7.0f} {1000 * r.latency_p95:7.0f}")
 

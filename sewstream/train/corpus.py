@@ -356,11 +356,15 @@ class CorpusReader:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def pcm_samples(self) -> int:
+        """Samples of the pcm file the manifest uses (the largest end, not the last entry's: a
+        merged corpus may list earlier audio again)."""
+        return max((e["offset"] + e["num_samples"] for e in self.entries), default=0)
+
     def _map(self) -> np.memmap:
         if self._pcm is None:
-            # max, not the last entry: a merged corpus may list earlier audio again (repeats)
-            n = max((e["offset"] + e["num_samples"] for e in self.entries), default=0)
-            self._pcm = np.memmap(self.root / f"{self.split}.pcm", dtype="<i2", mode="r", shape=(n,))
+            self._pcm = np.memmap(self.root / f"{self.split}.pcm", dtype="<i2", mode="r", shape=(self.pcm_samples,))
         return self._pcm
 
     def audio(self, i: int) -> np.ndarray:

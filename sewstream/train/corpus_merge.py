@@ -70,7 +70,7 @@ def merge_corpora(sources: list[str | Path], out: str | Path, train_repeats: lis
                     for e in reader.entries:
                         manifest.write(json.dumps({**e, "id": f"{tag}-{e['id']}", "offset": e["offset"] + offset},
                                                   ensure_ascii=False) + "\n")
-                used = max((e["offset"] + e["num_samples"] for e in reader.entries), default=0)
+                used = reader.pcm_samples
                 with open(sources[i] / f"{split}.pcm", "rb") as src_pcm:
                     _copy_prefix(src_pcm, pcm, 2 * used)  # bytes past the manifest are a torn build's tail
                 offset += used
