@@ -32,6 +32,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -519,8 +520,11 @@ def _run_split(
     t_start = last_log = time.monotonic()
     # spawn, not fork: a forked child inherits the parent's OpenMP/torch thread state (locked
     # mutexes included) and can hang; the builder is often started from a process using torch
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    # Stopping at the target cancels the queued items and lets the running ones finish: killing a
+    # worker (Pool.terminate) while it is sending an audio array leaves the result queue's lock
+    # held, and the pool's own shutdown then waits on it for ever.
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    try:
         window: deque = deque()
         exhausted = False
         while True:
@@ -529,10 +533,10 @@ def _run_split(
                 if item is None:
                     exhausted = True
                     break
-                window.append(pool.apply_async(_synth_item, (item, config.max_seconds)))
+                window.append(pool.submit(_synth_item, item, config.max_seconds))
             if not window or done():
                 break
-            item, audio, err, synth_s = window.popleft().get()
+            item, audio, err, synth_s = window.popleft().result()
             stats["synth_s"] += synth_s
             if audio is None:
                 stats["failed"] += 1
@@ -574,7 +578,8 @@ def _run_split(
                     wall / max(stats["audio_s"], 1e-9),
                     stats["failed"],
                 )
-        pool.terminate()  # drop in-flight items past the target
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # in-flight items past the target are dropped
     bar.close()
     stats["wall_s"] = time.monotonic() - t_start
     return stats
