@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sewstream.keywords.classifier import OfflineClassifier, keyword_support  # noqa: E402
 from sewstream.keywords.settings import KeywordError  # noqa: E402
+from sewstream.progress import progress_bar  # noqa: E402
 from sewstream.train.corpus import CorpusReader  # noqa: E402
 from sewstream.train.keyword_mining import mine  # noqa: E402
 from sewstream.train.keyword_windows import SILENCE, UNKNOWN, keyword_free  # noqa: E402
@@ -74,7 +74,7 @@ def main() -> None:
           flush=True)
 
     t0 = time.time()
-    bar = tqdm(total=seconds, unit="s", desc="audio",
+    bar = progress_bar(total=seconds, unit="s", desc="audio",
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
 
     def sentences():

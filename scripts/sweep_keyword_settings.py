@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
@@ -32,6 +31,7 @@ from sewstream.keywords.classifier import OfflineClassifier, keyword_support
 from sewstream.keywords.commands import thresholds_arg
 from sewstream.keywords.settings import KeywordError
 from sewstream.keywords.sweep import ScoredClip, cross_validate, sweep
+from sewstream.progress import progress_bar
 
 WINDOW_S = 1.0
 
@@ -71,7 +71,7 @@ def score(args, keywords: list[str]) -> list[ScoredClip]:
     clips = read_sets(args.positives, args.negatives, keywords)
     rng = np.random.default_rng(args.seed)
     out = []
-    for clip, k in tqdm(clips, desc="clips", unit="clip"):
+    for clip, k in progress_bar(clips, desc="clips", unit="clip"):
         # a window of silence around the clip (every window that overlaps it), and the grid's
         # phase on the clip at random, as a live stream's falls
         pad = WINDOW_S + float(rng.uniform(0, args.hop))

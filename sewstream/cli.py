@@ -74,9 +74,9 @@ def _progress(total: float, label: str, enabled: bool) -> tuple[Callable[[float]
     """A tqdm bar in seconds of audio (stderr), only for long inputs."""
     if not enabled or total < 30:
         return None, lambda: None
-    from tqdm import tqdm
+    from sewstream.progress import progress_bar
 
-    bar = tqdm(total=round(total, 1), unit="s", desc=label, file=sys.stderr, leave=False,
+    bar = progress_bar(total=round(total, 1), unit="s", desc=label, leave=False,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
 
     def update(seconds: float) -> None:

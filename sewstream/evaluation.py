@@ -42,9 +42,9 @@ def evaluate(rec, root: str | Path, *, stream_settings=None, endpoint=None, stre
     scores: dict[str, SetScore] = {}
     bar = None
     if show_progress:
-        from tqdm import tqdm
-        bar = tqdm(total=round(sum(len(c.audio) for c in clips) / 16000), unit="s", desc="eval", file=sys.stderr,
-                   leave=False)
+        from sewstream.progress import progress_bar
+        bar = progress_bar(total=round(sum(len(c.audio) for c in clips) / 16000), unit="s", desc="eval",
+                           leave=False)
     for clip in clips:
         score = scores.setdefault(clip.set_name, SetScore(clip.set_name))
         score.clips += 1

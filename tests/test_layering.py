@@ -17,8 +17,9 @@ ALLOWED = {
     "model": set(),
     "text": {"audio"},
     "audio": set(),
+    "progress": set(),  # a leaf utility (progress bars) any long job may use
     "stream": {"audio", "model", "text"},
-    "train": {"model", "text", "audio"},
+    "train": {"model", "text", "audio", "progress"},
 }
 
 

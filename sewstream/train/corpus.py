@@ -28,7 +28,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -494,7 +493,7 @@ def _run_split(
     """Synthesise plan items in order with a bounded window of in-flight jobs,
     appending results in plan order until the target (or the monotonic ``deadline``)
     is reached."""
-    from tqdm import tqdm
+    from sewstream.progress import progress_bar
 
     def done() -> bool:
         if deadline is not None and time.monotonic() >= deadline:
@@ -504,14 +503,11 @@ def _run_split(
     # a voice not installed here: its items are skipped, the rest of the plan is unchanged
     todo = (it for it in items if it.id not in writer.ids and it.voice.key not in missing)
     unit_total = target_hours * 3600 if target_hours is not None else total_items
-    bar = tqdm(
+    bar = progress_bar(
         total=unit_total,
         initial=writer.samples / SAMPLE_RATE if target_hours else len(writer.ids),
         desc=desc,
         unit="s" if target_hours else "utt",
-        dynamic_ncols=True,
-        mininterval=1.0 if sys.stderr.isatty() else 30.0,
-        file=sys.stderr,
         # Audio seconds as whole numbers; hours and real-time factor go in the postfix.
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit} "
         "[{elapsed}<{remaining}{postfix}]",
