@@ -15,6 +15,10 @@
    (zero on the simulated clock); add the per-window model time of the real model.
 4. ``compute`` (with ``--model DIR``): the model time of one provisional window (left context +
    the uncommitted tail), which adds to the trigger latency of a live stream.
+5. ``classifier``: the keyword classifier (``--classifier``, default the embedded one): model
+   time per 1 s window sliding at each ``--hops`` value, with conv frames shared between
+   overlapping windows (``keywords/window_features.py``) against the plain forward of every
+   window, and the share of a core one stream costs (windows per second x time per window).
 """
 
 from __future__ import annotations
@@ -159,10 +163,53 @@ def bench_compute(model: str, repeats: int = 5) -> None:
     rec.close()
 
 
+def bench_classifier(path: str | None, hops: list[float], windows: int = 40) -> None:
+    import torch
+
+    from sewstream.keywords.classifier import OfflineClassifier
+    from sewstream.keywords.window_features import FrameCache
+
+    if path is None:
+        from sewstream.defaults import embedded_keyword_classifier
+
+        path = embedded_keyword_classifier()
+        if path is None:
+            sys.exit("classifier: this installation has no embedded keyword classifier; pass --classifier DIR")
+    model = OfflineClassifier(path)
+    shares = model.frames is not None
+    print(f"classifier: {path} ({sum(q.numel() for q in model.model.parameters()) / 1e6:.1f} M parameters, "
+          f"{torch.get_num_threads()} threads); windows slide over noise one at a time, as one stream's do")
+    print("  CPU ms per 1 s window (CPU time: on a shared machine wall time measures the other jobs); "
+          "core share = windows/s x time")
+    print("  hop s  windows/s  plain ms  shared-frames ms  ratio  core share plain / shared  streams per core (shared)")
+    rng = np.random.default_rng(0)
+    for hop_s in hops:
+        hop = round(hop_s * 16000)
+        audio = (0.05 * rng.standard_normal(16000 + hop * windows)).astype(np.float32)
+        batch = [audio[i * hop: i * hop + 16000] for i in range(windows)]
+
+        def per_window(cache: FrameCache | None) -> float:
+            model.frames = cache
+            model.classify(batch[0])  # warm-up (and a cache's first, cold window)
+            started = time.process_time()
+            for w in batch[1:]:
+                model.classify(w)
+            return (time.process_time() - started) / (len(batch) - 1)
+
+        plain = per_window(None)
+        shared = per_window(FrameCache(model.model)) if shares else float("nan")
+        print(f"  {hop_s:5.4g}  {1 / hop_s:9.1f}  {1000 * plain:8.1f}  {1000 * shared:16.1f}  {plain / shared:5.2f}"
+              f"  {100 * plain / hop_s:13.1f}% / {100 * shared / hop_s:4.1f}%  {hop_s / shared:24.1f}")
+    if not shares:
+        print("  (this model cannot share frames: group-norm conv stack or per-window normalisation)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=("scan", "spotter", "latency", "compute", "all"), default="all")
+    p.add_argument("--part", choices=("scan", "spotter", "latency", "compute", "classifier", "all"), default="all")
     p.add_argument("--model", help="checkpoint for the compute part")
+    p.add_argument("--classifier", help="keyword classifier checkpoint (default: the embedded one)")
+    p.add_argument("--hops", default="0.25,0.125,0.0625", help="classifier hop_s values for the classifier part")
     p.add_argument("--occurrences", type=int, default=60)
     p.add_argument("--blocks", default="0.16", help="stream.feature_block_s values for the latency part")
     p.add_argument("--overlaps", default="0,0.16",
@@ -179,6 +226,8 @@ def main() -> None:
                       [int(t) for t in args.soft_tails.split(",")], [float(o) for o in args.overlaps.split(",")])
     if args.part in ("compute", "all") and args.model:
         bench_compute(args.model)
+    if args.part in ("classifier", "all"):
+        bench_classifier(args.classifier, [float(h) for h in args.hops.split(",")])
 
 
 if __name__ == "__main__":

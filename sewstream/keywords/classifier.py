@@ -32,6 +32,7 @@ from sewstream.stream.events import KeywordEvent
 
 from .hooks import HookRunner
 from .settings import ClassifierSettings, Keyword, KeywordError
+from .window_features import FrameCache, can_share_frames
 
 SAMPLE_RATE = 16000
 
@@ -57,13 +58,18 @@ class OfflineClassifier:
         pre = directory / "preprocessor_config.json"
         self.normalize = FeatureExtractor.from_pretrained(directory).do_normalize if pre.exists() else True
         self.min_samples = model.config.receptive_field
+        # overlapping windows share their conv frames where the model allows it (exactly)
+        self.frames = FrameCache(model) if can_share_frames(model, self.normalize) else None
 
     def _run(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, S) windows -> (B, labels) probabilities."""
-        if self.normalize:
-            audio = normalize_windows(audio)
-        param = next(self.model.parameters())
-        logits = self.model(audio.to(device=param.device, dtype=param.dtype)).logits
+        if self.frames is not None:
+            logits = self.model.logits_from_features(self.frames(audio))
+        else:
+            if self.normalize:
+                audio = normalize_windows(audio)
+            param = next(self.model.parameters())
+            logits = self.model(audio.to(device=param.device, dtype=param.dtype)).logits
         return logits.float().softmax(-1).cpu()
 
     def label_index(self, keyword: Keyword) -> int:

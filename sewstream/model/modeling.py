@@ -245,10 +245,23 @@ class SEWForSequenceClassification(_WithBackbone):
     def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, output_hidden_states: bool = False,
                 output_attentions: bool = False) -> ClassifierOutput:
+        out = self.backbone(input_values, attention_mask, None,
+                            output_hidden_states or self.config.use_weighted_layer_sum, output_attentions)
+        logits = self._classify(out)
+        loss = None if labels is None else self.classification_loss(logits, labels)
+        return ClassifierOutput(logits, loss, out.hidden_states if output_hidden_states else None,
+                                out.attentions)
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Label logits from ``backbone.features`` output of whole windows (no padding): the
+        part after the conv encoder, for callers that reuse conv frames across windows."""
         weighted = self.config.use_weighted_layer_sum
-        out = self.backbone(input_values, attention_mask, None, output_hidden_states or weighted,
-                            output_attentions)
-        if weighted:
+        out = self.backbone.encoder(features, None, weighted, False)
+        return self._classify(BaseOutput(out.last_hidden_state, out.hidden_states, out.attentions, None))
+
+    def _classify(self, out: BaseOutput) -> torch.Tensor:
+        """Pool the encoder output over the valid frames and classify."""
+        if self.config.use_weighted_layer_sum:
             # The layer outputs live at the squeezed rate, so the pooling mask is squeezed too
             # (transformers pools them with the frame-rate lengths instead; see README).
             stacked = torch.stack(out.hidden_states, dim=1)
@@ -262,10 +275,7 @@ class SEWForSequenceClassification(_WithBackbone):
         else:
             valid = valid[:, : x.shape[1]]
             pooled = x.masked_fill(~valid[..., None], 0.0).sum(dim=1) / valid.sum(dim=1, keepdim=True)
-        logits = self.classifier(pooled)
-        loss = None if labels is None else self.classification_loss(logits, labels)
-        return ClassifierOutput(logits, loss, out.hidden_states if output_hidden_states else None,
-                                out.attentions)
+        return self.classifier(pooled)
 
     def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         problem = self.config.problem_type
