@@ -170,6 +170,9 @@ def main() -> None:
     p.add_argument("--per-other-word", type=int, default=12, help="TTS clips per other word")
     p.add_argument("--engine-weights", default=",".join(f"{k}={v}" for k, v in ENGINE_WEIGHTS.items()),
                    help="share of clips per TTS engine (engines not installed drop out)")
+    p.add_argument("--trim-clips", action="store_true",
+                   help="cut word clips to their speech before placing them, so keywords also end at a "
+                        "window's end (teaches the classifier to fire soon after the word)")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -212,7 +215,7 @@ def main() -> None:
         say(f"{len(hard)} hard negatives from {', '.join(map(str, args.hard_negatives))} "
             f"({args.hard_share:.0%} of windows)")
     sampler = WindowSampler(kw_clips, other_clips, corpus.audio, sentences, window_augmenter(args.seed, babble),
-                            mix=mix, hard_negatives=hard)
+                            mix=mix, hard_negatives=hard, trim_clips=args.trim_clips)
 
     if args.init_classifier:
         model = load_classifier(args.init_classifier, labels).train()

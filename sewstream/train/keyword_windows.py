@@ -66,6 +66,21 @@ def place(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def trim_silence(clip: np.ndarray, drop_db: float = 40.0, margin: int = 160) -> np.ndarray:
+    """``clip`` cut to its speech: from the first to the last 10 ms frame within ``drop_db`` of
+    the loudest, plus ``margin`` samples either side.
+
+    TTS clips carry 80-250 ms of near-silence after the word (median 150 ms). Placed whole,
+    a keyword then never ends closer than that to a training window's end, so the classifier
+    only learns to fire ~150 ms after the word, and triggers late."""
+    frames = len(clip) // 160
+    if frames == 0:
+        return clip
+    energy = 10 * np.log10(np.mean(np.square(clip[:frames * 160].reshape(frames, 160)), axis=1) + 1e-10)
+    loud = np.flatnonzero(energy >= energy.max() - drop_db)
+    return clip[max(0, int(loud[0]) * 160 - margin): min(len(clip), (int(loud[-1]) + 1) * 160 + margin)]
+
+
 def crop(audio: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """A window of ``n`` samples from a sentence; it may hang over either end by up to half."""
     return cut(audio, int(rng.integers(-(n // 2), max(len(audio) - n // 2, -(n // 2) + 1))), n)
@@ -98,18 +113,23 @@ class WindowSampler:
     ``keywords`` maps each keyword label to its clean clips; ``unknown_words`` are clean clips
     of other words; ``sentence`` (i -> audio) with ``sentence_ids`` gives keyword-free sentences;
     ``hard_negatives`` are (sentence id, window start sample) places in those sentences that a
-    classifier confused with a keyword (``scripts/mine_keyword_negatives.py``).
+    classifier confused with a keyword (``scripts/mine_keyword_negatives.py``). ``trim_clips``
+    cuts word clips to their speech first (:func:`trim_silence`), so a keyword may end right
+    at a window's end, as it does live when the trigger should come.
     Labels are ordered keywords first, then ``_unknown_``, ``_silence_``.
     """
 
     def __init__(self, keywords: dict[str, list[np.ndarray]], unknown_words: list[np.ndarray],
                  sentence, sentence_ids: Sequence[int], augment: Augmenter, *,
                  window: int = 16000, mix: WindowMix = WindowMix(),
-                 hard_negatives: Sequence[tuple[int, int]] = ()) -> None:
+                 hard_negatives: Sequence[tuple[int, int]] = (), trim_clips: bool = False) -> None:
         if not keywords or any(not clips for clips in keywords.values()):
             raise ValueError("every keyword needs at least one clip")
         if not unknown_words and not sentence_ids:
             raise ValueError("no _unknown_ material: give other-word clips or keyword-free sentences")
+        if trim_clips:  # keywords and other words alike: a cut edge must not tell them apart
+            keywords = {k: [trim_silence(c) for c in clips] for k, clips in keywords.items()}
+            unknown_words = [trim_silence(c) for c in unknown_words]
         self.keywords = keywords
         self.labels = [*keywords, UNKNOWN, SILENCE]
         self.unknown_words = unknown_words

@@ -16,6 +16,7 @@ from sewstream.train.keyword_windows import (
     keyword_free,
     other_words,
     place,
+    trim_silence,
     window_augmenter,
 )
 
@@ -172,3 +173,33 @@ def test_hard_negative_share_is_zero_without_hard_negatives():
     mix = WindowMix()
     keyword_share = (1 - mix.silence - mix.unknown_words - mix.unknown_sentences) / 2
     np.testing.assert_allclose(share[:2], keyword_share, atol=0.03)
+
+
+def padded_word(lead: float = 0.1, word: float = 0.3, tail: float = 0.2) -> np.ndarray:
+    """A word (a tone) with TTS-like near-silence before and after it."""
+    rng = np.random.default_rng(0)
+    quiet = lambda seconds: (1e-4 * rng.standard_normal(int(seconds * N))).astype(np.float32)  # noqa: E731
+    return np.concatenate([quiet(lead), tone(word), quiet(tail)])
+
+
+def test_trim_silence_keeps_the_word_and_a_margin():
+    trimmed = trim_silence(padded_word(), margin=160)
+    assert len(trimmed) == int(0.3 * N) + 2 * 160
+    assert np.abs(trimmed[160:-160]).max() > 0.29 and np.abs(trimmed[:100]).max() < 1e-3
+    assert len(trim_silence(np.zeros(100, np.float32))) == 100  # shorter than a frame: as it was
+
+
+@pytest.mark.parametrize("trim", [False, True])
+def test_trimmed_keywords_can_end_at_the_window_end(trim):
+    s = WindowSampler({"yes": [padded_word()]}, [padded_word(word=0.2)], lambda i: tone(3.0), [0], no_augment(),
+                      mix=WindowMix(p_speed=0.0), trim_clips=trim)
+    rng = np.random.default_rng(1)
+    gaps = []  # from the word's end to the window's end
+    for _ in range(300):
+        x, label = s.window_for("yes", rng)
+        loud = np.flatnonzero(np.abs(x) > 0.1)
+        gaps.append((N - loud[-1]) / N)
+    if trim:
+        assert min(gaps) < 0.02  # right at the end, as a live trigger needs
+    else:
+        assert min(gaps) >= 0.2  # never closer than the clip's silent tail
