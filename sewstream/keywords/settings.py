@@ -7,7 +7,7 @@
         - {phrase: "yes"}
       streams:
         kitchen: {keywords: [{phrase: "timer"}], include_default: true}
-      classifier: {model: /models/sew-ks, window_s: 1.0, hop_s: 0.25}
+      classifier: {model: /models/sew-ks, window_s: 1.0, hop_s: 0.06}
 
 Entries are checked when the config is built (``ConfigError`` naming e.g.
 ``keywords.default[1]``); phrases are checked against the model's vocabulary when a
@@ -85,7 +85,7 @@ class ClassifierSettings:
 
     model: str | None = None            # checkpoint directory; null: the embedded keyword classifier
     window_s: float = 1.0               # audio per window (Speech Commands clips are 1 s)
-    hop_s: float = 0.25                 # a window ends every hop_s of audio
+    hop_s: float = 0.06                 # a window ends every hop_s of audio (whole 20 ms frames share conv work)
     priority: Literal["stable", "partial"] = "stable"  # worker queue; partial jobs may be shed under load
     ignore_labels: list[str] = field(default_factory=lambda: ["_silence_", "_unknown_"])  # not keywords
 
@@ -108,8 +108,8 @@ class KeywordSettings:
 
     enabled: bool = True
     threshold: float = 0.5              # ctc default threshold (score in (0, 1])
-    classifier_threshold: float = 0.5   # classifier default threshold (softmax probability)
-    patience: int = 2                   # classifier default: consecutive windows over threshold
+    classifier_threshold: float = 0.6   # classifier default threshold (softmax probability)
+    patience: int = 5                   # classifier default: consecutive windows over threshold
     cooldown_s: float = 0.5             # default min gap between detections of one keyword
     whole_word: bool = True             # ctc default: no letters may touch the phrase
     provisional_margin: float = 0.2     # provisional (low-latency) frames need threshold + margin
