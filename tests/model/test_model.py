@@ -77,3 +77,19 @@ def test_span_mask_properties():
     assert np.array_equal(mask, again)
     with pytest.raises(ValueError, match="longer than the sequence"):
         span_mask(1, 5, 0.5, 10)
+
+
+@pytest.mark.parametrize("model_type", ["sew", "sew-d"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_classifier_logits_from_features_are_the_forward_after_the_conv_encoder(model_type, weighted):
+    # what a caller that reuses conv frames across windows runs (keywords/window_features.py)
+    cls = SEWConfig if model_type == "sew" else SEWDConfig
+    torch.manual_seed(0)
+    config = cls(**tiny(model_type, use_weighted_layer_sum=weighted, classifier_proj_size=8),
+                 id2label={0: "a", 1: "b", 2: "c"})
+    model = build_model(config, "SEWForSequenceClassification").eval()
+    audio = torch.randn(2, 4000)
+    with torch.no_grad():
+        expected = model(audio).logits
+        got = model.logits_from_features(model.backbone.features(audio))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
