@@ -154,6 +154,13 @@ class KeywordRegistry:
                 self._cache[key] = cached
         return list(cached)
 
+    def frame_stats(self) -> dict[str, dict[str, int]]:
+        """Shared conv-frame counters of each loaded classifier that shares frames (metrics)."""
+        with self.lock:
+            models = dict(self.models)
+        return {path: {"hits": m.frames.hits, "misses": m.frames.misses, "cached": len(m.frames.cache)}
+                for path, m in models.items() if m.frames is not None}
+
     def classifier(self, stream: str | None) -> tuple[ClassifierModel | None, list[Keyword]]:
         with self.lock:
             settings = self.settings

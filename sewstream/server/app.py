@@ -46,7 +46,8 @@ StreamHooks = Callable[[str], dict]
 class Server:
     def __init__(self, rec: Recognizer, settings: ServerSettings | None = None,
                  stream_settings: StreamSettings | None = None, *, stream_hooks: StreamHooks | None = None,
-                 reload_keywords: Callable[[], int] | None = None) -> None:
+                 reload_keywords: Callable[[], int] | None = None,
+                 classifier_frames: Callable[[], dict[str, dict]] | None = None) -> None:
         self.rec = rec
         self.settings = settings or ServerSettings()
         self.stream_settings = stream_settings or StreamSettings()
@@ -59,7 +60,8 @@ class Server:
         self.ready = False
         self.draining = False
         self.token: str | None = None
-        self.metrics = Metrics(rec.worker, self._capture_stats, lambda: self.ready, rec.rescorer)
+        # classifier_frames: keyword-classifier frame-cache counters by model (KeywordRegistry.frame_stats)
+        self.metrics = Metrics(rec.worker, self._capture_stats, lambda: self.ready, rec.rescorer, classifier_frames)
         self._names = itertools.count(1)
         self._ws = None
         self._port = 0

@@ -64,7 +64,7 @@ def cmd_serve(args) -> int:
             return registry.version
 
         server = Server(rec, config.section("server"), config.stream, stream_hooks=registry.listeners,
-                        reload_keywords=reload_keywords)
+                        reload_keywords=reload_keywords, classifier_frames=registry.frame_stats)
         asyncio.run(server.serve_until_signal())
     finally:
         rec.close()

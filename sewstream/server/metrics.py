@@ -26,7 +26,8 @@ __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
 
 class Metrics:
     def __init__(self, worker: ModelWorker, capture_stats: Callable[[], dict[str, dict]],
-                 is_ready: Callable[[], bool], rescorer: FinalRescorer | None = None) -> None:
+                 is_ready: Callable[[], bool], rescorer: FinalRescorer | None = None,
+                 classifier_frames: Callable[[], dict[str, dict]] | None = None) -> None:
         r = self.registry = CollectorRegistry()
         self.connections = Gauge("sewstream_connections", "Open websocket connections", ["kind"], registry=r)
         self.sessions = Gauge("sewstream_sessions", "Client audio sessions in progress", ["kind"], registry=r)
@@ -52,7 +53,8 @@ class Metrics:
         self.loop_lag = Histogram("sewstream_event_loop_lag_seconds",
                                   "How late the event loop ran a periodic timer: time it was kept busy",
                                   buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=r)
-        r.register(_EngineCollector(worker, capture_stats, is_ready, self.audio_seconds, rescorer))
+        r.register(_EngineCollector(worker, capture_stats, is_ready, self.audio_seconds, rescorer,
+                                    classifier_frames))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -65,9 +67,11 @@ class _EngineCollector:
     """Model-worker and capture numbers, read from the engine's counters at scrape time."""
 
     def __init__(self, worker: ModelWorker, capture_stats: Callable[[], dict[str, dict]],
-                 is_ready: Callable[[], bool], audio_seconds: Counter, rescorer: FinalRescorer | None) -> None:
+                 is_ready: Callable[[], bool], audio_seconds: Counter, rescorer: FinalRescorer | None,
+                 classifier_frames: Callable[[], dict[str, dict]] | None = None) -> None:
         self.worker, self.capture_stats, self.is_ready = worker, capture_stats, is_ready
         self.audio_seconds, self.rescorer = audio_seconds, rescorer
+        self.classifier_frames = classifier_frames
 
     def describe(self) -> Iterable:
         return []  # dynamic: no registration-time description (avoids calling collect() early)
@@ -126,6 +130,15 @@ class _EngineCollector:
                 lost.add_metric([name, where], s.get(f"{where}_lost_s", 0.0))
         yield overruns
         yield lost
+        if self.classifier_frames is not None:
+            frames = CounterMetricFamily("sewstream_classifier_frames",
+                                         "Conv frames of keyword-classifier windows, by whether the shared frame "
+                                         "cache had them (hit) or they were computed (miss)",
+                                         labels=["model", "outcome"])
+            for model, f in sorted(self.classifier_frames().items()):
+                frames.add_metric([model, "hit"], f["hits"])
+                frames.add_metric([model, "miss"], f["misses"])
+            yield frames
 
 
 def _total(counter: Counter) -> float:

@@ -101,3 +101,19 @@ def test_windows_on_the_model_worker_share_frames(recognizer, classifier_dir):
     got = np.stack([recognizer.worker.run(model.runner, torch.from_numpy(w)).numpy() for w in batch])
     np.testing.assert_allclose(got, plain(model, batch), atol=1e-6)
     assert model.frames.misses == 49 + 6 + 6
+
+
+def test_the_registry_reports_frame_sharing_and_the_server_exports_it(recognizer, classifier_dir):
+    from sewstream.keywords import KeywordRegistry
+    from sewstream.server.metrics import Metrics
+
+    from .test_classifier import settings, stream_events
+
+    registry = KeywordRegistry(settings(classifier_dir), recognizer)  # hop 0.25: every other window shares
+    stream_events(recognizer, registry.listeners("cls"), seconds=2.0)
+    stats = registry.frame_stats()[str(classifier_dir)]
+    assert stats["misses"] == 49 + 49 + 25 + 25 + 25  # windows ending at 1.0, 1.25, ... 2.0 s
+    assert stats["hits"] == 5 * 49 - stats["misses"] and stats["cached"] == stats["misses"]
+    text = Metrics(recognizer.worker, dict, lambda: True, None, registry.frame_stats).render().decode()
+    assert f'sewstream_classifier_frames_total{{model="{classifier_dir}",outcome="hit"}} {stats["hits"]}.0' in text
+    assert f'sewstream_classifier_frames_total{{model="{classifier_dir}",outcome="miss"}} {stats["misses"]}.0' in text
