@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sewstream.stream.endpoint import frame_energy_db
+from sewstream.audio.levels import frame_energy_db
 
 from .classifier import keyword_support
 from .ctc_scorer import occurrences, to_score

@@ -26,13 +26,6 @@ class EndpointSettings:
     floor_rise_db_per_s: float = 2.0  # the noise floor creeps up this fast (falls at once)
 
 
-def frame_energy_db(audio: np.ndarray, stride: int) -> np.ndarray:
-    """Mean power in dBFS of consecutive ``stride``-sample frames (digital silence -> -100)."""
-    n = len(audio) // stride
-    power = np.mean(np.square(audio[: n * stride].reshape(n, stride), dtype=np.float64), axis=1)
-    return 10 * np.log10(np.maximum(power, 1e-10))
-
-
 class EnergyVAD:
     """Per-frame speech/silence from energy against a tracked noise floor."""
 

@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from sewstream.audio.levels import frame_energy_db
+
 from .decode import Transcript, frame_posteriors
-from .endpoint import Endpointer, EndpointSettings, frame_energy_db
+from .endpoint import Endpointer, EndpointSettings
 from .events import Event, Final, Partial, SpeechStarted, UtteranceEnd, Word
 from .plan import Planner, Window, WindowSettings
 from .rescore import log_softmax

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sewstream.audio.levels import frame_energy_db
+
 from .decode import Transcript, frame_posteriors
-from .endpoint import Endpointer, EndpointSettings, frame_energy_db
+from .endpoint import Endpointer, EndpointSettings
 from .events import Event, Final, Word
 from .recognizer import Recognizer
 from .rescore import decode_words, log_softmax

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sewstream.audio.levels import frame_energy_db
+
 from .augment import Augmenter, apply_gain, colored_noise, speed_perturb
 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
@@ -73,10 +75,9 @@ def trim_silence(clip: np.ndarray, drop_db: float = 40.0, margin: int = 160) -> 
     TTS clips carry 80-250 ms of near-silence after the word (median 150 ms). Placed whole,
     a keyword then never ends closer than that to a training window's end, so the classifier
     only learns to fire ~150 ms after the word, and triggers late."""
-    frames = len(clip) // 160
-    if frames == 0:
+    energy = frame_energy_db(clip, 160)
+    if not len(energy):
         return clip
-    energy = 10 * np.log10(np.mean(np.square(clip[:frames * 160].reshape(frames, 160)), axis=1) + 1e-10)
     loud = np.flatnonzero(energy >= energy.max() - drop_db)
     return clip[max(0, int(loud[0]) * 160 - margin): min(len(clip), (int(loud[-1]) + 1) * 160 + margin)]
 
