@@ -14,40 +14,9 @@ from sewstream.train.vocab import (
     year_to_words,
 )
 
-LIBRISPEECH_VOCAB = {
-    "<pad>": 0,
-    "<s>": 1,
-    "</s>": 2,
-    "<unk>": 3,
-    "|": 4,
-    "E": 5,
-    "T": 6,
-    "A": 7,
-    "O": 8,
-    "N": 9,
-    "I": 10,
-    "H": 11,
-    "S": 12,
-    "R": 13,
-    "D": 14,
-    "L": 15,
-    "U": 16,
-    "M": 17,
-    "W": 18,
-    "C": 19,
-    "F": 20,
-    "G": 21,
-    "Y": 22,
-    "P": 23,
-    "B": 24,
-    "V": 25,
-    "K": 26,
-    "'": 27,
-    "X": 28,
-    "J": 29,
-    "Q": 30,
-    "Z": 31,
-}
+# wav2vec2's LibriSpeech character vocabulary, in its id order (letters by frequency)
+LIBRISPEECH_VOCAB = {token: i for i, token in enumerate(
+    ["<pad>", "<s>", "</s>", "<unk>", "|", *"ETAONIHSRDLUMWCFGYPBVK'XJQZ"])}
 
 
 def test_vocab_is_librispeech_wav2vec2():
