@@ -101,7 +101,9 @@ def training_section(run: str | Path, step: int) -> str:
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
               f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}."
-              + (" The conv feature encoder was frozen (no gradient)." if r.get("freeze_feature_encoder") else ""))
+              + (" The conv feature encoder was frozen (no gradient)." if r.get("freeze_feature_encoder")
+                 # said outright for a warm start: the stages before it may have kept the encoder frozen
+                 else " The conv feature encoder was trained too (not frozen)." if r.get("init_from") else ""))
     revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
                       for x in revisions)
     if revisions:

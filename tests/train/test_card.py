@@ -43,12 +43,14 @@ def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_pat
     assert "### Stage 1: from scratch" in stage1 and "Progressive depth" in stage1 and "Ended at step 4" in stage1
     assert "2 layers on from step 0" in stage2 and "Ended at step 2" in stage2 and f"lr {warm.lr}" in stage2
     assert f"Corpus: `{corpus.name}`" in stage2
+    assert "The conv feature encoder was trained too" in stage2 and "frozen (no gradient)" not in stage2
+    assert "conv feature encoder" not in stage1  # from scratch: trained, as a matter of course
 
     # a third stage from the second: three stages in order, each told once
     shipped2 = export(second.model, tmp_path / "shipped2", dtype=torch.float32)
     (shipped2 / "README.md").write_text(f"# card\n\n## Recipe\n{section}\n\n## Measured accuracy\nnumbers\n")
     third = recipe(corpus).warm_started(1)
-    third.init_from, third.lr = str(shipped2), 1e-5
+    third.init_from, third.lr, third.freeze_feature_encoder = str(shipped2), 1e-5, True
     run(corpus, tmp_path / "third", third, 1)
     section3 = training_section(tmp_path / "third", 1)
     heads = [line for line in section3.splitlines() if line.startswith("### Stage")]
@@ -56,6 +58,7 @@ def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_pat
                      "### Stage 3: this run, from stage 2's weights"]
     assert section3.startswith("3 stages") and section3.count("stages, each a new run") == 1
     assert section3.count("Progressive depth") == 1 and "lr 1e-05" in section3.split("### Stage 3")[1]
+    assert "The conv feature encoder was frozen (no gradient)." in section3.split("### Stage 3")[1]
 
     (shipped / "README.md").unlink()
     unknown = training_section(tmp_path / "second", 2)
