@@ -98,12 +98,14 @@ def training_section(run: str | Path, step: int) -> str:
     evals = {s: e for s, e in evals.items() if s <= step}
     upto = [r for s, r in losses.items() if s <= step]
     hours_seen = upto[-1]["hours_seen"] if upto else 0.0
+    encoder = ""  # from scratch the encoder is trained as a matter of course; a warm start says which
+    if r.get("freeze_feature_encoder"):
+        encoder = " The conv feature encoder was frozen (no gradient)."
+    elif r.get("init_from"):
+        encoder = " The conv feature encoder was trained too (not frozen)."
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
-              f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}."
-              + (" The conv feature encoder was frozen (no gradient)." if r.get("freeze_feature_encoder")
-                 # said outright for a warm start: the stages before it may have kept the encoder frozen
-                 else " The conv feature encoder was trained too (not frozen)." if r.get("init_from") else ""))
+              f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}.{encoder}")
     revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
                       for x in revisions)
     if revisions:
