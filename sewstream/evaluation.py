@@ -118,6 +118,45 @@ def plot(scores: list[SetScore], path: str | Path) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class ClipComparison:
+    """Model B against model A in one mode and unit, clip by clip (``eval --json`` rows)."""
+    mode: str
+    unit: str                   # "word" or "char"
+    a: ErrorRate
+    b: ErrorRate
+    better: int                 # clips where B makes fewer errors
+    worse: int
+
+
+def compare_clips(rows_a: list[dict], rows_b: list[dict], *, skip_sets: tuple[str, ...] = ()) -> list[ClipComparison]:
+    """Two models' ``sewstream eval --json`` outputs on the same clips, mode by mode. Aggregate
+    rates on a few hundred words hide how many clips moved each way; this says both."""
+    a = {(r["set"], r["clip"]): r for r in rows_a if r["set"] not in skip_sets}
+    b = {(r["set"], r["clip"]): r for r in rows_b if r["set"] not in skip_sets}
+    if a.keys() != b.keys():
+        only = sorted(a.keys() ^ b.keys())[:5]
+        raise ValueError("the two evaluations cover different clips, e.g. " + ", ".join("/".join(k) for k in only))
+    if not a:
+        raise ValueError("no clips to compare")
+    modes = [m for m in ("offline", "stream", "offline+lm", "stream+lm")
+             if all(m in r for r in a.values()) and all(m in r for r in b.values())]
+    if not modes:
+        raise ValueError("the two evaluations share no decoding mode")
+    out = []
+    for mode in modes:
+        for unit, errors in (("word", word_errors), ("char", char_errors)):
+            rate_a, rate_b, better, worse = ErrorRate(), ErrorRate(), 0, 0
+            for key, row in a.items():
+                ea, n = errors(row["ref"], row[mode])
+                eb, _ = errors(row["ref"], b[key][mode])
+                rate_a.add(ea, n)
+                rate_b.add(eb, n)
+                better, worse = better + (eb < ea), worse + (eb > ea)
+            out.append(ClipComparison(mode, unit, rate_a, rate_b, better, worse))
+    return out
+
+
 def cmd_eval(args) -> int:
     from sewstream.runtime import load_recognizer
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from sewstream.cli import main
+from sewstream.evaluation import compare_clips
 from sewstream.text.metrics import cer, edit_distance, wer
 from sewstream.text.ngram import build_bigram
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_metrics():
@@ -47,3 +54,42 @@ def test_eval_errors(tiny_ctc_dir, tmp_path, capsys):
     (tmp_path / "transcripts.txt").write_text("missing HELLO\n")
     assert main(["eval", str(tmp_path), "--model", str(tiny_ctc_dir)]) == 2
     assert "no audio for missing" in capsys.readouterr().err
+
+
+def _rows(hyps: dict[str, str], mode: str = "offline") -> list[dict]:
+    refs = {"c1": "THE CAT SAT", "c2": "A DOG RAN", "c3": "NO WORDS HERE", "k1": "YES"}
+    return [{"set": "kw" if clip == "k1" else "sents", "clip": clip, "ref": refs[clip], mode: hyp}
+            for clip, hyp in hyps.items()]
+
+
+def test_compare_clips_counts_each_way():
+    a = _rows({"c1": "THE CAT SAT", "c2": "A DOG", "c3": "NO WORDS HERE", "k1": "YES"})
+    b = _rows({"c1": "THE BAT SAT", "c2": "A DOG RAN", "c3": "NO WORDS HERE", "k1": "NO"})
+    by = {c.unit: c for c in compare_clips(a, b)}
+    assert (by["word"].better, by["word"].worse) == (1, 2)         # c2 better; c1, k1 worse; c3 same
+    assert (by["word"].a.errors, by["word"].b.errors, by["word"].a.total) == (1, 2, 10)
+    by = {c.unit: c for c in compare_clips(a, b, skip_sets=("kw",))}
+    assert (by["word"].better, by["word"].worse, by["word"].a.total) == (1, 1, 9)
+    assert by["char"].mode == "offline" and by["char"].b.errors == 1  # one letter in c1
+
+
+def test_compare_clips_refuses_different_clips_and_modes():
+    a = _rows({"c1": "THE CAT SAT", "c2": "A DOG"})
+    with pytest.raises(ValueError, match="different clips, e.g. sents/c2"):
+        compare_clips(a, _rows({"c1": "THE CAT SAT"}))
+    with pytest.raises(ValueError, match="share no decoding mode"):
+        compare_clips(a, _rows({"c1": "THE CAT SAT", "c2": "A DOG"}, mode="stream"))
+
+
+def test_compare_evals_script(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_rows({"c1": "THE CAT SAT", "c2": "A DOG"})))
+    b.write_text(json.dumps(_rows({"c1": "THE CAT", "c2": "A DOG RAN"})))
+    script = [sys.executable, str(ROOT / "scripts" / "compare_evals.py")]
+    done = subprocess.run([*script, str(a), str(b)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "2 clips" in done.stdout
+    word = next(line for line in done.stdout.splitlines() if line.startswith("offline") and "word" in line)
+    assert word.split()[2:] == ["16.7%", "16.7%", "1", "1"]
+    done = subprocess.run([*script, str(a), str(tmp_path / "missing.json")], capture_output=True, text=True)
+    assert done.returncode == 2 and "missing.json" in done.stderr and "Traceback" not in done.stderr

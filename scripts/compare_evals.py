@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Compare two models' ``sewstream eval --json`` outputs on the same clips, clip by clip.
+
+    sewstream eval ../shared/data/speech --model OLD --stream --json old.json
+    sewstream eval ../shared/data/speech --model NEW --stream --json new.json
+    python scripts/compare_evals.py old.json new.json --skip-set speech-commands
+
+For each decoding mode both files hold, and for words and characters: each model's error
+rate and on how many clips the second model makes fewer / more errors. On a small set the
+aggregate moves by a word or two between checkpoints; the clip counts say whether that is a
+trend or a tie (the default model's ship rule uses them, see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sewstream.evaluation import compare_clips
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("a", help="eval --json output of the reference model")
+    ap.add_argument("b", help="eval --json output of the candidate")
+    ap.add_argument("--skip-set", action="append", default=[], metavar="NAME",
+                    help="leave out this set (repeatable), e.g. speech-commands")
+    args = ap.parse_args(argv)
+    rows = []
+    for path in (args.a, args.b):
+        try:
+            rows.append(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            ap.error(f"{path}: {exc}")
+    try:
+        comparisons = compare_clips(*rows, skip_sets=tuple(args.skip_set))
+    except (ValueError, KeyError, TypeError) as exc:
+        ap.error(f"cannot compare {args.a} and {args.b}: {exc}")
+    clips = sum(1 for r in rows[0] if r["set"] not in args.skip_set)
+    print(f"{clips} clips; A = {args.a}, B = {args.b}")
+    print(f"{'mode':<12}{'unit':<6}{'A':>8}{'B':>8}{'B better':>10}{'B worse':>9}")
+    for c in comparisons:
+        print(f"{c.mode:<12}{c.unit:<6}{100 * c.a.rate:>7.1f}%{100 * c.b.rate:>7.1f}%{c.better:>10}{c.worse:>9}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
