@@ -98,6 +98,9 @@ def cmd_transcribe(args) -> int:
         decoder = rec.rescorer.decoder if rec.rescorer else None  # --lm: offline output uses it too
         for name in args.files:
             audio, duration = read_audio_file(name)
+            if rec.geometry.frames_in(len(audio)) == 0:  # an empty transcript, and why
+                print(f"note: {name} holds {1000 * duration:.0f} ms of audio, less than one "
+                      f"{1000 * rec.geometry.field / rec.geometry.sample_rate:.0f} ms model frame", file=sys.stderr)
             update, done = _progress(duration, Path(name).name, not args.quiet and sys.stderr.isatty())
             if args.stream or args.realtime:
                 result = transcribe_streaming(rec, audio, settings=config.stream, realtime=args.realtime,

@@ -66,7 +66,7 @@ class Upsampling(nn.Module):
         x = x.reshape(b, t * self.factor, d // self.factor)
         if x.shape[1] < num_frames:  # frames lost to pooling's floor come back as zeros
             x = F.pad(x, (0, 0, 0, num_frames - x.shape[1]))
-        return x
+        return x[:, :num_frames]  # longer only for an input shorter than one squeezed frame
 
 
 @dataclass
@@ -105,6 +105,13 @@ class SqueezedEncoder(nn.Module):
     def forward(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None,
                 output_hidden_states: bool = False, output_attentions: bool = False) -> EncoderOutput:
         num_frames = x.shape[1]
+        if num_frames < self.factor:
+            # Fewer frames than one squeezed frame pools to nothing; pad with zeros, as this row
+            # would be in a batch with a longer one (transformers raises here instead).
+            pad = self.factor - num_frames
+            x = F.pad(x, (0, 0, 0, pad))
+            if frame_mask is not None:
+                frame_mask = F.pad(frame_mask, (0, pad))
         key_mask = None
         if frame_mask is not None:
             x = x.masked_fill(~frame_mask[..., None], 0.0)  # padding must not leak into pooling

@@ -93,3 +93,24 @@ def test_classifier_logits_from_features_are_the_forward_after_the_conv_encoder(
         expected = model(audio).logits
         got = model.logits_from_features(model.backbone.features(audio))
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["sew", "sew-d"])
+@pytest.mark.parametrize("squeeze", [2, 4])
+def test_fewer_frames_than_one_squeezed_frame(model_type, squeeze):
+    """1..squeeze-1 frames pool to nothing; the model pads them as a batch would, so the
+    row alone gives what it gives beside a longer row (transformers raises instead)."""
+    cls = SEWConfig if model_type == "sew" else SEWDConfig
+    m = build_model(cls(**tiny(model_type, squeeze_factor=squeeze, feat_extract_norm="layer")), "SEWForCTC").eval()
+    torch.manual_seed(0)
+    for samples in (40, 40 + 20 * (squeeze - 1) - 1):  # 1 frame, and the most short of one squeezed frame
+        x = torch.randn(1, samples)
+        with torch.no_grad():
+            alone = m(x).logits
+            batch = torch.cat([torch.nn.functional.pad(x, (0, 4000 - samples)), torch.randn(1, 4000)])
+            mask = torch.zeros(2, 4000, dtype=torch.long)
+            mask[0, :samples], mask[1] = 1, 1
+            beside = m(batch, attention_mask=mask).logits
+        frames = (samples - 40) // 20 + 1
+        assert alone.shape == (1, frames, 12) and torch.isfinite(alone).all()
+        assert (alone[0] - beside[0, :frames]).abs().max() < 1e-5

@@ -153,3 +153,23 @@ def test_info_names_the_models_language_model(tiny_ctc_dir, tmp_path, capsys):
         f.write(build_bigram(["HELLO WORLD", "GOOD MORNING WORLD"]))
     assert main(["info", str(model)]) == 0
     assert re.search(r"language model\s+lm\.arpa\.gz: 2-gram, 4 words", capsys.readouterr().out)
+
+
+def test_cli_transcribes_clips_shorter_than_the_model_needs(tiny_ctc_dir, tmp_path, capsys):
+    """No audio, less than one frame, and one frame (fewer than one squeezed frame) all give
+    an empty or short transcript, offline and streaming; too-short clips say why."""
+    from sewstream.model import load_config
+
+    config = load_config(tiny_ctc_dir)
+    field, stride = config.receptive_field, config.inputs_to_logits_ratio
+    lengths = {"empty": 0, "sub-frame": field - 1, "one-frame": field, "two-frames": field + stride}
+    for name, n in lengths.items():
+        sf.write(tmp_path / f"{name}.wav", 0.1 * np.sin(np.arange(n) / 5.0).astype(np.float32), 16000)
+    files = [str(tmp_path / f"{name}.wav") for name in lengths]
+    for extra in ([], ["--stream"]):
+        assert main(["transcribe", *files, "--model", str(tiny_ctc_dir), "--format", "json", *extra]) == 0
+        out, err = capsys.readouterr()
+        durations = [json.loads(doc)["duration"] for doc in out.replace("}\n{", "}\x00{").split("\x00")]
+        assert durations == [round(n / 16000, 3) for n in lengths.values()]
+        assert "empty.wav holds 0 ms of audio, less than one" in err and "sub-frame.wav holds" in err
+        assert "one-frame.wav" not in err and "Traceback" not in err
