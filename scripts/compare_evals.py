@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         comparisons = compare_clips(*rows, skip_sets=tuple(args.skip_set))
     except (ValueError, KeyError, TypeError) as exc:
         ap.error(f"cannot compare {args.a} and {args.b}: {exc}")
-    clips = sum(1 for r in rows[0] if r["set"] not in args.skip_set)
-    print(f"{clips} clips; A = {args.a}, B = {args.b}")
+    print(f"{comparisons[0].clips} clips; A = {args.a}, B = {args.b}")
     print(f"{'mode':<12}{'unit':<6}{'A':>8}{'B':>8}{'B better':>10}{'B worse':>9}")
     for c in comparisons:
         print(f"{c.mode:<12}{c.unit:<6}{100 * c.a.rate:>7.1f}%{100 * c.b.rate:>7.1f}%{c.better:>10}{c.worse:>9}")

@@ -125,6 +125,7 @@ class ClipComparison:
     unit: str                   # "word" or "char"
     a: ErrorRate
     b: ErrorRate
+    clips: int
     better: int                 # clips where B makes fewer errors
     worse: int
 
@@ -153,7 +154,7 @@ def compare_clips(rows_a: list[dict], rows_b: list[dict], *, skip_sets: tuple[st
                 rate_a.add(ea, n)
                 rate_b.add(eb, n)
                 better, worse = better + (eb < ea), worse + (eb > ea)
-            out.append(ClipComparison(mode, unit, rate_a, rate_b, better, worse))
+            out.append(ClipComparison(mode, unit, rate_a, rate_b, len(a), better, worse))
     return out
 
 
