@@ -1,8 +1,8 @@
-"""A word n-gram language model in ARPA format: read any order, build a bigram from text.
+"""A word n-gram language model in ARPA format: read any order, build one from text.
 
 ARPA is the common interchange format (SRILM, KenLM, pyctcdecode read it), so a user can
-bring their own LM; ``build_bigram`` makes the one shipped with the default model from
-its training text. Scores are natural-log probabilities with standard back-off:
+bring their own LM; ``build_ngram`` makes one from text (the default model's bigram from
+its training text, or a user's from theirs). Scores are natural-log probabilities with standard back-off:
 ``log P(w | h) = log p(h w)`` if the n-gram is listed, else ``bow(h) + log P(w | h[1:])``.
 Words outside the unigram list score ``unk`` (the file's ``<unk>`` entry, or a floor).
 """
@@ -108,43 +108,67 @@ class NgramLM:
 
 
 def build_bigram(sentences: Iterable[str], discount: float = 0.75, min_count: int = 1) -> str:
-    """An interpolated absolute-discounting bigram (Kneser-Ney continuation unigrams) as ARPA text.
+    """``build_ngram`` of order 2."""
+    return build_ngram(sentences, order=2, discount=discount, min_count=min_count)
 
-    Interpolation is written in back-off form: a listed bigram carries its interpolated
-    probability, and ``bow(h) = discount * distinct_followers(h) / count(h)`` times the
-    continuation unigram covers the rest. Bigrams seen fewer than ``min_count`` times are
-    left out (their mass stays in the back-off), which keeps the file small.
+
+def build_ngram(sentences: Iterable[str], order: int = 2, discount: float = 0.75, min_count: int = 1) -> str:
+    """An interpolated Kneser-Ney n-gram (one absolute discount per order) as ARPA text.
+
+    The highest order counts occurrences; lower orders count distinct left contexts
+    (continuation counts: a word seen after many words is a likelier guess for a new
+    history than one seen often after one), except n-grams that start at ``<s>``, which
+    have no left context. Interpolation is written in back-off form: a listed n-gram
+    carries its interpolated probability, and ``bow(h) = discount * distinct_followers(h)
+    / count(h)`` weighs the lower order for the rest. N-grams (order >= 2) seen fewer than
+    ``min_count`` times are left out (their mass stays in the back-off), which keeps the
+    file small.
     """
-    bigrams: collections.Counter[tuple[str, str]] = collections.Counter()
+    if order < 2:
+        raise ValueError(f"order must be 2 or more, got {order}")
+    raw: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in range(order + 1)]
     for sentence in sentences:
         words = [BOS, *sentence.split(), EOS]
-        bigrams.update(zip(words, words[1:]))
-    history_count: collections.Counter[str] = collections.Counter()
-    followers: collections.Counter[str] = collections.Counter()
-    continuation: collections.Counter[str] = collections.Counter()
-    for (a, b), n in bigrams.items():
-        history_count[a] += n
-        followers[a] += 1
-        continuation[b] += 1
-    types = len(bigrams)
+        for n in range(1, order + 1):
+            raw[n].update(zip(*(words[i:] for i in range(n))))
+    # what each order is estimated from: occurrences at the top, distinct left contexts below
+    counts = [collections.Counter() for _ in range(order)] + [raw[order]]
+    for n in range(1, order):
+        for gram in raw[n + 1]:
+            counts[n][gram[1:]] += 1
+        counts[n].update({g: c for g, c in raw[n].items() if g[0] == BOS and n > 1})
+    totals: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in range(order + 1)]
+    followers: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in range(order + 1)]
+    for n in range(2, order + 1):
+        for gram, c in counts[n].items():
+            totals[n][gram[:-1]] += c
+            followers[n][gram[:-1]] += 1
     # reserve a little unigram mass for unknown words, as a standard <unk> entry
+    types = sum(counts[1].values())
     unk_mass = 0.5 / types
-    uni = {w: (1 - unk_mass) * c / types for w, c in continuation.items()}
-    vocab = sorted(set(uni) | {BOS})
+    probs: list[dict[tuple[str, ...], float]] = [{}, {g: (1 - unk_mass) * c / types for g, c in counts[1].items()}]
+    for n in range(2, order + 1):
+        probs.append({g: (c - discount) / totals[n][g[:-1]]
+                      + discount * followers[n][g[:-1]] / totals[n][g[:-1]] * probs[n - 1][g[1:]]
+                      for g, c in counts[n].items()})
 
     def log10(p: float) -> str:
         return f"{math.log10(p):.5f}"
 
-    lines_1 = [f"{log10(unk_mass)}\t{UNK}"]
-    for w in vocab:
-        p = "-99" if w == BOS else log10(uni[w])
-        bow = f"\t{log10(discount * followers[w] / history_count[w])}" if history_count[w] else ""
-        lines_1.append(f"{p}\t{w}{bow}")
-    lines_2 = []
-    for (a, b), n in sorted(bigrams.items()):
-        if n < min_count:
-            continue
-        p = (n - discount) / history_count[a] + discount * followers[a] / history_count[a] * uni[b]
-        lines_2.append(f"{log10(p)}\t{a} {b}")
-    header = ["\\data\\", f"ngram 1={len(lines_1)}", f"ngram 2={len(lines_2)}", "", "\\1-grams:"]
-    return "\n".join(header + lines_1 + ["", "\\2-grams:"] + lines_2 + ["", "\\end\\", ""])
+    def bow(gram: tuple[str, ...]) -> str:
+        n = len(gram) + 1
+        if n > order or not totals[n][gram]:
+            return ""
+        return f"\t{log10(discount * followers[n][gram] / totals[n][gram])}"
+
+    sections = [[f"{log10(unk_mass)}\t{UNK}"]
+                + [f"{'-99' if w == (BOS,) else log10(probs[1][w])}\t{w[0]}{bow(w)}"
+                   for w in sorted(set(probs[1]) | {(BOS,)})]]
+    for n in range(2, order + 1):
+        sections.append([f"{log10(p)}\t{' '.join(g)}{bow(g)}" for g, p in sorted(probs[n].items())
+                         if raw[n][g] >= min_count])
+    header = ["\\data\\", *(f"ngram {n}={len(lines)}" for n, lines in enumerate(sections, 1)), ""]
+    body = []
+    for n, lines in enumerate(sections, 1):
+        body += [f"\\{n}-grams:", *lines, ""]
+    return "\n".join(header + body + ["\\end\\", ""])

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sewstream.text.ngram import EOS, LanguageModelError, NgramLM, build_bigram
+from sewstream.text.ngram import EOS, LanguageModelError, NgramLM, build_bigram, build_ngram
 
 SENTENCES = ["HELLO WORLD", "HELLO THERE", "SAY HELLO", "THE WORLD IS BIG", "HELLO WORLD AGAIN"]
 
@@ -38,6 +38,38 @@ def test_min_count_leaves_rare_bigrams_to_the_backoff():
     assert pruned.log_prob(("HELLO",), "WORLD") == pytest.approx(full.log_prob(("HELLO",), "WORLD"))  # seen 2x
     assert pruned.log_prob(("THE",), "WORLD") < full.log_prob(("THE",), "WORLD")  # seen once: backed off
 
+
+
+def test_built_trigram_is_a_distribution_for_every_history_and_uses_two_words_of_context():
+    sentences = [*SENTENCES, "SAY THE WORLD", "THE BIG WORLD", "SAY HELLO AGAIN"]
+    lm = NgramLM.parse(build_ngram(sentences, order=3).splitlines())
+    assert lm.order == 3
+    for history in [("<s>", "HELLO"), ("SAY", "HELLO"), ("THE", "WORLD"), ("HELLO",), ("<s>",), ("ZEBRA", "THE")]:
+        total = sum(math.exp(lm.log_prob(history, w)) for w in [*lm.words, EOS])
+        # the rest is the unigram mass reserved for unknown words, reached by backing off to it
+        unknown = math.exp(sum(lm.backoffs.get(history[i:], 0.0) for i in range(len(history)))
+                           + lm.probs[("<unk>",)])
+        assert total + unknown == pytest.approx(1.0, abs=1e-4), history
+    # the word before the last one matters: AGAIN follows "SAY HELLO", never "<s> HELLO"
+    assert lm.log_prob(("SAY", "HELLO"), "AGAIN") > lm.log_prob(("<s>", "HELLO"), "AGAIN") + 0.5
+    bigram = NgramLM.parse(build_ngram(sentences, order=2).splitlines())
+    assert lm.log_prob(("SAY", "HELLO"), "AGAIN") > bigram.log_prob(("HELLO",), "AGAIN")
+
+
+def test_lower_orders_use_continuation_counts():
+    # WORLD follows three different words; FRANCISCO follows only SAN, however often
+    sentences = ["SAN FRANCISCO"] * 5 + ["HELLO WORLD", "BIG WORLD", "THE WORLD"]
+    lm = NgramLM.parse(build_ngram(sentences, order=2).splitlines())
+    assert lm.probs[("WORLD",)] > lm.probs[("FRANCISCO",)]
+
+
+def test_build_ngram_rejects_order_below_two_and_prunes_rare_trigrams():
+    with pytest.raises(ValueError, match="order"):
+        build_ngram(SENTENCES, order=1)
+    full = NgramLM.parse(build_ngram(SENTENCES, order=3).splitlines())
+    pruned = NgramLM.parse(build_ngram(SENTENCES, order=3, min_count=2).splitlines())
+    assert ("<s>", "HELLO", "WORLD") in pruned.probs and ("SAY", "HELLO", "<s>") not in full.probs
+    assert ("THE", "WORLD", "IS") in full.probs and ("THE", "WORLD", "IS") not in pruned.probs
 
 TRIGRAM = """
 \\data\\
