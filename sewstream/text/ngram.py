@@ -136,7 +136,8 @@ def build_ngram(sentences: Iterable[str], order: int = 2, discount: float = 0.75
     for n in range(1, order):
         for gram in raw[n + 1]:
             counts[n][gram[1:]] += 1
-        counts[n].update({g: c for g, c in raw[n].items() if g[0] == BOS and n > 1})
+        if n > 1:  # nothing precedes <s>: its n-grams keep their occurrence counts
+            counts[n].update({g: c for g, c in raw[n].items() if g[0] == BOS})
     totals: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in range(order + 1)]
     followers: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in range(order + 1)]
     for n in range(2, order + 1):
