@@ -208,6 +208,9 @@ def _positive_checks(config: Config) -> None:
             raise ConfigError(f"config key 'decoding.{key}': {getattr(d, key)!r} must be >= 1")
     if d.alpha < 0:
         raise ConfigError(f"config key 'decoding.alpha': {d.alpha!r} must be >= 0")
+    if d.unk_offset > 0:
+        raise ConfigError(f"config key 'decoding.unk_offset': {d.unk_offset!r} must be <= 0 "
+                          "(a penalty for words outside the LM's vocabulary)")
 
 
 # ---------------------------------------------------------------------- loading

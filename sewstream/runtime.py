@@ -25,11 +25,15 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
                         "model does); none = greedy CTC; same as --set decoding.lm=...")
     p.add_argument("--lm-alpha", type=float, help="LM weight (decoding.alpha, default 0.5)")
     p.add_argument("--lm-beta", type=float, help="per-word bonus (decoding.beta, default 2.0)")
+    p.add_argument("--lm-unk-offset", type=float,
+                   help="penalty per word outside the LM's vocabulary (decoding.unk_offset, default 0; "
+                        "about -10 keeps the output to an LM built from your own phrases)")
     p.add_argument("--beam", type=int, help="beam width (decoding.beam, default 16)")
 
 
 def _lm_overrides(args) -> list[str]:
-    pairs = (("lm", "lm"), ("lm_alpha", "alpha"), ("lm_beta", "beta"), ("beam", "beam"))
+    pairs = (("lm", "lm"), ("lm_alpha", "alpha"), ("lm_beta", "beta"), ("lm_unk_offset", "unk_offset"),
+             ("beam", "beam"))
     return [f"decoding.{key}={getattr(args, name)}" for name, key in pairs if getattr(args, name, None) is not None]
 
 
@@ -49,7 +53,8 @@ def lm_decoder(decoding, rec):
         path = Path(rec.path) / "lm.arpa.gz"
     v = rec.vocab
     return BeamSearchDecoder(v.id_to_token, v.blank, NgramLM.load(path),
-                             BeamSettings(alpha=decoding.alpha, beta=decoding.beta, beam=decoding.beam),
+                             BeamSettings(alpha=decoding.alpha, beta=decoding.beta, beam=decoding.beam,
+                                          unk_offset=decoding.unk_offset),
                              delimiter=v.delimiter, skip=v.special)
 
 

@@ -36,6 +36,7 @@ class DecodingSettings:
     lm: str | None = "auto"
     alpha: float = 0.5        # LM weight
     beta: float = 2.0         # per-word bonus
+    unk_offset: float = 0.0   # per word outside the LM's vocabulary (more negative: stick to its words)
     beam: int = 16            # beam width
     max_pending: int = 32     # finals waiting for the LM; more keep their greedy text (counted)
 

@@ -3,9 +3,12 @@
 Greedy CTC picks the best token per frame; this keeps the ``beam`` best *texts*, summing
 the probability of every frame path that collapses to the same text (blank-ending and
 letter-ending paths kept apart so a repeated letter needs a blank between), and ranks
-them by ``ln P_ctc + alpha * ln P_lm(words) + beta * words``. The LM scores a word when
-it is complete (at a delimiter, or the end); a partial word that is no known word's
-prefix pays the unknown-word score at once, so impossible spellings are pruned early.
+them by ``ln P_ctc + alpha * ln P_lm(words) + beta * words + unk_offset * unknown words``.
+The LM scores a word when it is complete (at a delimiter, or the end); a partial word that
+is no known word's prefix pays the unknown-word score at once, so impossible spellings are
+pruned early. ``unk_offset`` (as pyctcdecode's ``unk_score_offset``) is what makes an LM's
+vocabulary bind: an LM built from a few phrases reserves a large ``<unk>`` probability, so
+without it an unknown spelling would cost less than the word bonus earns.
 
 Pure Python over the tokens that matter per frame (log-prob above ``token_floor``):
 about 10-15 ms per second of audio at beam 16, so it suits finals and offline decoding.
@@ -36,6 +39,7 @@ class BeamSettings:
     alpha: float = 0.5          # LM weight
     beta: float = 2.0           # per-word bonus (offsets the LM's bias towards short outputs)
     beam: int = 16
+    unk_offset: float = 0.0     # added per word outside the LM's vocabulary (on top of alpha * its <unk> score)
     token_floor: float = -8.0   # ignore tokens with ln p below this in a frame
 
 
@@ -59,7 +63,8 @@ class BeamSearchDecoder:
         self._lm_scores: dict[str, float] = {}
 
     def _lm_score(self, prefix: str) -> float:
-        """alpha * ln P_lm of the complete words + beta per word, + the unknown-prefix penalty."""
+        """alpha * ln P_lm of the complete words + beta per word + unk_offset per unknown one,
+        + the unknown-word penalty at once for a partial word no known word starts with."""
         cached = self._lm_scores.get(prefix)
         if cached is not None:
             return cached
@@ -69,9 +74,11 @@ class BeamSearchDecoder:
         score, history = 0.0, (BOS,)
         for w in words:
             score += s.alpha * self.lm.log_prob(history, w) + s.beta
+            if w not in self.lm.words:
+                score += s.unk_offset
             history = history + (w,)
         if partial and partial not in self.lm.prefixes:
-            score += s.alpha * self.lm.unk
+            score += s.alpha * self.lm.unk + s.unk_offset
         if len(self._lm_scores) > 200_000:
             self._lm_scores.clear()
         self._lm_scores[prefix] = score

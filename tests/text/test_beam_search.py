@@ -32,8 +32,9 @@ def spell(text: str, p: float = 0.9) -> list[dict[str, float]]:
     return frames
 
 
-def decoder(alpha: float, beta: float = 0.0, beam: int = 16) -> BeamSearchDecoder:
-    return BeamSearchDecoder(VOCAB.id_to_token, VOCAB.blank, LM, BeamSettings(alpha=alpha, beta=beta, beam=beam))
+def decoder(alpha: float, beta: float = 0.0, beam: int = 16, unk_offset: float = 0.0) -> BeamSearchDecoder:
+    return BeamSearchDecoder(VOCAB.id_to_token, VOCAB.blank, LM,
+                             BeamSettings(alpha=alpha, beta=beta, beam=beam, unk_offset=unk_offset))
 
 
 def text(words) -> str:
@@ -73,6 +74,17 @@ def test_the_lm_turns_an_ambiguous_spelling_into_a_known_word():
     confident = posteriors(spell("HALLO WORLD", p=0.99))  # clear acoustics win over the LM
     assert text(decoder(alpha=0.3, beta=1.0).decode(confident)) == "HALLO WORLD"
 
+
+
+def test_the_unknown_word_offset_makes_the_vocabulary_bind():
+    # the acoustics lean clearly to HALLO; a word bonus larger than alpha * ln P(<unk>) would
+    # keep the unknown spelling, an offset on unknown words turns it into the known word
+    lp = posteriors(spell("HALLO WORLD", p=0.95))
+    assert text(decoder(alpha=0.3, beta=1.0).decode(lp)) == "HALLO WORLD"
+    assert text(decoder(alpha=0.3, beta=1.0, unk_offset=-10.0).decode(lp)) == "HELLO WORLD"
+    # known words pay nothing: the same text either way when every word is in the LM
+    lp = posteriors(spell("HELD WORLD"))
+    assert text(decoder(alpha=0.3, beta=1.0, unk_offset=-10.0).decode(lp)) == "HELD WORLD"
 
 def test_words_carry_the_frames_their_letters_were_emitted_at():
     lp = posteriors([{"<pad>": 0.9}] * 3 + spell("HELD WORLD") + [{"<pad>": 0.9}] * 2)
