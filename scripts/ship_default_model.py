@@ -179,8 +179,8 @@ Offline = one forward pass per utterance, greedy CTC; streaming = the engine's d
 (2 s chunks, 1.6 s left / 0.6 s right context), greedy CTC; +LM = finals decoded by CTC prefix
 beam search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({len(lm.words)} words from
 {sentences} distinct training sentences, bigrams seen at least twice), alpha {beam.alpha},
-beta {beam.beta}, unknown-word offset {beam.unk_offset} (chosen on the held-out synthetic set;
-the real sets played no part).
+beta {beam.beta} (chosen on the held-out synthetic set; the real sets played no part),
+unknown-word offset {beam.unk_offset} (the README's "Decoding with a word language model" says why).
 sewstream uses this LM by default for finals and offline text (`decoding.lm: auto`);
 `--lm none` gives greedy decoding.
 
