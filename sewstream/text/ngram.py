@@ -129,7 +129,7 @@ def build_ngram(sentences: Iterable[str], order: int = 2, discount: float = 0.75
     raw: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in range(order + 1)]
     for sentence in sentences:
         words = [BOS, *sentence.split(), EOS]
-        for n in range(1, order + 1):
+        for n in range(2, order + 1):  # unigram occurrences are never used: continuation counts come from bigrams
             raw[n].update(zip(*(words[i:] for i in range(n))))
     # what each order is estimated from: occurrences at the top, distinct left contexts below
     counts = [collections.Counter() for _ in range(order)] + [raw[order]]
