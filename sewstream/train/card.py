@@ -103,12 +103,13 @@ def training_section(run: str | Path, step: int) -> str:
         encoder = " The conv feature encoder was frozen (no gradient)."
     elif r.get("init_from"):
         encoder = " The conv feature encoder was trained too (not frozen)."
+    precision = "bf16 autocast" if r.get("bf16", True) else "float32"
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
-              f"of audio per batch (length-bucketed), bf16 autocast, gradient clipping {r['grad_clip']}.{encoder}")
+              f"of audio per batch (length-bucketed), {precision}, gradient clipping {r['grad_clip']}.{encoder}")
     revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
                       for x in revisions)
-    if revisions:
+    if any(x["revision"] == "total_steps" for x in revisions):
         revised += (" Each revision moves the cosine curve from that step on, so the learning rate jumps there;"
                     " the first schedule assumed far more steps than CPU-only training allowed, and the end was"
                     " then fitted to the time each session had left.")

@@ -27,6 +27,15 @@ def test_from_scratch_section_states_the_recipe_as_the_shipped_step_was_trained(
     assert "on 2 CPU cores" in at_4 and "Stage" not in at_4 and "Progressive depth" in at_4
 
 
+def test_a_precision_revision_is_stated_without_the_schedule_explanation(corpus, tmp_path):
+    run(corpus, tmp_path / "run", recipe(corpus), 3)
+    revise_run(tmp_path / "run", [("bf16", False)], log=lambda _: None)
+    before, after = training_section(tmp_path / "run", 2), training_section(tmp_path / "run", 4)
+    assert "bf16 autocast" in before and "float32" not in before
+    assert "float32" in after and "At step 3 the recipe was revised: `bf16` True -> False" in after
+    assert "cosine curve" not in after  # only a total_steps revision moves the schedule
+
+
 def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_path):
     first = run(corpus, tmp_path / "first", recipe(corpus), 4)
     shipped = export(first.model, tmp_path / "shipped", dtype=torch.float32)
