@@ -15,6 +15,7 @@ the package would exceed 30 MB.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import shutil
 import sys
@@ -27,12 +28,14 @@ from sewstream.evaluation import evaluate, table, total
 from sewstream.model import load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
+from sewstream.text.ngram import LanguageModelError, NgramLM
 from sewstream.train.card import corpus_line, held_out_voices, training_section
 from sewstream.train.lm import write_corpus_lm
 from sewstream.train.trainer import export
 
 DEST = Path(__file__).resolve().parents[1] / "sewstream" / "assets" / "default-model"
 LIMIT_MB = 30
+FIRST_CORPUS = "/work/data/corpus"  # the 60 h corpus the card's Data section describes
 
 
 def scores_md(scores, pocketsphinx: dict | None = None) -> str:
@@ -92,6 +95,18 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
             + corpus_line(corpus).removeprefix("Corpus: ") + held_out)
 
 
+def place_lm(out: Path, lm_file: str | None, corpus: str) -> tuple[NgramLM, str]:
+    """Write the package's ``lm.arpa.gz``: ``lm_file`` as it is (gzipped if plain), else a bigram
+    of ``corpus``'s training sentences; returns the LM and the card's words on where it came from."""
+    if lm_file:
+        data = Path(lm_file).read_bytes()
+        out.write_bytes(data if lm_file.endswith(".gz") else gzip.compress(data, mtime=0))
+        lm = NgramLM.load(out)
+        return lm, f"{len(lm.words)} words, carried over unchanged from an earlier package by `--lm`"
+    lm, sentences = write_corpus_lm(corpus, out, min_count=2)
+    return lm, f"{len(lm.words)} words from {sentences} distinct training sentences, bigrams seen at least twice"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="/work/runs/default")
@@ -102,7 +117,17 @@ def main() -> int:
     ap.add_argument("--corpus", default=None,
                     help="the corpus whose training text makes the LM (default: the run's; a run trained on a "
                          "lent machine names a path that existed only there)")
+    ap.add_argument("--lm", default=None, metavar="ARPA",
+                    help="ship this word LM (ARPA, .gz ok) instead of building one from a corpus, e.g. the "
+                         "shipped model's lm.arpa.gz when the corpora that made it are not on this machine")
     args = ap.parse_args()
+    if args.lm and args.corpus:
+        ap.error("--lm and --corpus both choose the word LM: give one of them")
+    if args.lm:
+        try:
+            NgramLM.load(args.lm)  # refuse a bad file before anything is built
+        except LanguageModelError as e:
+            ap.error(f"--lm: {e}")
 
     best = Path(args.run) / "best"
     step_info = json.loads((best / "eval.json").read_text())
@@ -120,7 +145,7 @@ def main() -> int:
     model_mb = size_mb
 
     # the word LM: every distinct training sentence (held-out and evaluation text never entered the corpus)
-    lm, sentences = write_corpus_lm(args.corpus or recipe["corpus"], staging / "lm.arpa.gz", min_count=2)
+    lm, lm_origin = place_lm(staging / "lm.arpa.gz", args.lm, args.corpus or recipe["corpus"])
     size_mb = sum(p.stat().st_size for p in staging.iterdir()) / 2**20
     if size_mb > LIMIT_MB:
         print(f"model + LM is {size_mb:.1f} MB, over the {LIMIT_MB} MB limit", file=sys.stderr)
@@ -169,7 +194,7 @@ Augmentation on the fly: speed perturbation, reverberation (synthetic RIRs), noi
 random SNR (coloured and babble), band limiting, mu-law, clipping, random level.
 Held out for testing: whole voices (espeak variants m5, f3, Andy, belinda, klatt4, travis;
 flite rms; festival ked) and whole sentences; the evaluation recordings'
-transcripts were removed from the training text.{later_corpus(recipe, args.corpus)}
+transcripts were removed from the training text.{later_corpus(recipe, args.corpus or FIRST_CORPUS)}
 
 ## Recipe
 {training}
@@ -177,8 +202,7 @@ transcripts were removed from the training text.{later_corpus(recipe, args.corpu
 ## Measured accuracy
 Offline = one forward pass per utterance, greedy CTC; streaming = the engine's defaults
 (2 s chunks, 1.6 s left / 0.6 s right context), greedy CTC; +LM = finals decoded by CTC prefix
-beam search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({len(lm.words)} words from
-{sentences} distinct training sentences, bigrams seen at least twice), alpha {beam.alpha},
+beam search (beam {beam.beam}) with the shipped word bigram `lm.arpa.gz` ({lm_origin}), alpha {beam.alpha},
 beta {beam.beta} (chosen on the held-out synthetic set; the real sets played no part),
 unknown-word offset {beam.unk_offset} (the README's "Decoding with a word language model" says why).
 sewstream uses this LM by default for finals and offline text (`decoding.lm: auto`);

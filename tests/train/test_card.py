@@ -122,3 +122,34 @@ def test_ship_script_names_a_last_stage_corpus_that_differs_from_the_first(tmp_p
     text = ship.later_corpus({**warm, "corpus": str(merged)}, str(first))
     assert "Held-out voices there: flite:rms, mbrola:us3" in text
     assert "merged from `corpus`, `corpus5` (training split listed 3 times)" in text
+
+
+def test_ship_script_carries_a_given_lm_over_or_builds_one_from_the_corpus(corpus, tmp_path):
+    import gzip
+
+    from .test_keyword_mining import load_script
+
+    ship = load_script("ship_default_model")
+    built, origin = ship.place_lm(tmp_path / "built.arpa.gz", None, str(corpus))
+    assert built.words and "distinct training sentences" in origin
+    plain = tmp_path / "lm.arpa"
+    plain.write_bytes(gzip.decompress((tmp_path / "built.arpa.gz").read_bytes()))
+    for given in (plain, tmp_path / "built.arpa.gz"):  # plain ARPA is gzipped, .gz copied as it is
+        out = tmp_path / f"from-{given.name}.gz"
+        lm, origin = ship.place_lm(out, str(given), "/no/such/corpus")  # the corpus is not read
+        assert lm.words == built.words and gzip.decompress(out.read_bytes()) == plain.read_bytes()
+        assert "carried over unchanged" in origin
+
+
+def test_ship_script_refuses_a_missing_lm_or_two_lm_sources_before_building(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "ship_default_model.py"
+    for extra, message in ((["--lm", str(tmp_path / "nope.arpa")], "--lm: language model"),
+                           (["--lm", "x.arpa", "--corpus", "c"], "give one of them")):
+        r = subprocess.run([sys.executable, str(script), "--run", str(tmp_path / "run"),
+                            "--dest", str(tmp_path / "dest"), *extra], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "dest.new").exists()
