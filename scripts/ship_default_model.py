@@ -6,7 +6,7 @@
         --pocketsphinx /work/data/eval/pocketsphinx.json
 
 Reads ``RUN/best`` (HF layout, float32), writes fp16 safetensors + config + vocab +
-preprocessor config + lm.arpa.gz (a word bigram from the training text) + README.md (the
+preprocessor config + lm.arpa.gz (a word bigram from the training text, or --lm's) + README.md (the
 model card) into sewstream/assets/default-model/, after evaluating it offline (greedy and
 with the LM) and streaming on the held-out synthetic voices and on every real set. Fails if
 the package would exceed 30 MB.

@@ -110,7 +110,8 @@ def training_section(run: str | Path, step: int) -> str:
     revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
                       for x in revisions)
     if any(x["revision"] == "total_steps" for x in revisions):
-        revised += (" Each revision moves the cosine curve from that step on, so the learning rate jumps there;"
+        revised += (" Each `total_steps` revision moves the cosine curve from that step on, so the learning rate"
+                    " jumps there;"
                     " the first schedule assumed far more steps than CPU-only training allowed, and the end was"
                     " then fitted to the time each session had left.")
     curve = (f"Training curve (greedy error rates on the trainer's held-out eval sets every {r['eval_every']} "
