@@ -96,6 +96,10 @@ def main() -> int:
             setattr(recipe, key, value)
     if args.corpus:
         recipe.corpus = args.corpus
+    try:
+        recipe.check()
+    except ValueError as exc:
+        ap.error(str(exc))
 
     train = CorpusReader(recipe.corpus, "train")
     test = CorpusReader(recipe.corpus, "test")

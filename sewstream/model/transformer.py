@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,6 +19,34 @@ def key_padding_bias(key_mask: torch.Tensor | None, dtype: torch.dtype) -> torch
         return None
     bias = torch.zeros(key_mask.shape, dtype=dtype, device=key_mask.device)
     return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
+
+
+@dataclass(frozen=True)
+class ChunkAttention:
+    """Training-time attention without look-ahead past a chunk (dynamic chunk training, as in
+    U2): queries in chunk ``c`` (frames ``[offset + c*chunk, offset + (c+1)*chunk)``; the frames
+    before ``offset`` are a first, shorter chunk) attend to keys from ``left`` frames before their
+    chunk up to their chunk's end, in squeezed frames.
+
+    A model trained only on whole utterances leans on future context that a streaming window
+    cuts off; under this mask a frame sees between 0 and ``chunk`` frames ahead, at every depth
+    (a key in an earlier chunk never saw past that chunk). There is no look-ahead term: a
+    right-context key's own state would see further ahead, layer by layer, which a window does
+    not; on the left the same growth only adds history."""
+
+    chunk: int
+    left: int
+    offset: int = 0
+
+    def bias(self, frames: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """(1, 1, T, T) additive bias: 0 where a query may attend to a key, dtype minimum elsewhere."""
+        index = torch.arange(frames, device=device)
+        chunk_of = torch.div(index - self.offset, self.chunk, rounding_mode="floor")
+        start = torch.clamp(self.offset + chunk_of * self.chunk, min=0)
+        end = self.offset + (chunk_of + 1) * self.chunk
+        allowed = (index[None, :] >= (start - self.left)[:, None]) & (index[None, :] < end[:, None])
+        bias = torch.zeros((frames, frames), dtype=dtype, device=device)
+        return bias.masked_fill(~allowed, torch.finfo(dtype).min)[None, None]
 
 
 class SelfAttention(nn.Module):
@@ -88,10 +118,16 @@ class SEWEncoder(SqueezedEncoder):
         # Training-time progressive depth: use only the first N layers (None: all). Not part
         # of the config; a saved model always runs every layer.
         self.active_layers: int | None = None
+        # Training-time streaming-window attention (None: full attention); also not in the config.
+        self.chunk_attention: ChunkAttention | None = None
 
     def transform(self, x, key_mask, output_hidden_states, output_attentions):
         x = self.dropout(self.layer_norm(x))
         bias = key_padding_bias(key_mask, x.dtype)
+        if self.chunk_attention is not None:
+            chunks = self.chunk_attention.bias(x.shape[1], x.dtype, x.device)
+            # the dtype minimum twice would overflow to -inf; either mask alone suffices
+            bias = chunks if bias is None else torch.minimum(bias, chunks)
         hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
         for layer in self.layers[: self.active_layers]:

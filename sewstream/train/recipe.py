@@ -72,6 +72,12 @@ class Recipe:
     augment_from_step: int = 1500
     augment_ramp_steps: int = 3000    # augmentation probability ramps 0 -> 1 over these steps
     spec_augment_from_step: int = 6000
+    # streaming-robust training: this share of steps attends within chunks (no look-ahead past
+    # the chunk; see ChunkAttention), [shortest chunk, longest chunk, left context] seconds, the
+    # chunk drawn per step between the two at a random offset; 0.6-2.6 s spans the look-ahead
+    # a default streaming window gives (right_context_s to chunk_s + right_context_s)
+    chunk_attention_prob: float = 0.0
+    chunk_attention_s: tuple[float, float, float] = (0.6, 2.6, 1.6)
     # bookkeeping
     eval_every: int = 500
     eval_utterances: int = 200
@@ -92,6 +98,16 @@ class Recipe:
                                  "curriculum_steps": 1, "augment_from_step": 0, "augment_ramp_steps": 1,
                                  "spec_augment_from_step": 0, "warmup_steps": 200, "lr": self.lr / 2})
 
+    def check(self) -> None:
+        """Raise ValueError naming the first field whose value cannot work."""
+        if not 0.0 <= self.chunk_attention_prob <= 1.0:
+            raise ValueError(f"chunk_attention_prob={self.chunk_attention_prob!r}: expected a probability in [0, 1]")
+        shape = self.chunk_attention_s
+        if (not isinstance(shape, (list, tuple)) or len(shape) != 3
+                or not all(isinstance(v, (int, float)) and v >= 0 for v in shape) or not 0 < shape[0] <= shape[1]):
+            raise ValueError(f"chunk_attention_s={shape!r}: expected [shortest chunk, longest chunk, left] "
+                             "seconds, 0 < shortest <= longest, left >= 0")
+
     def model_config(self) -> SEWConfig:
         return SEWConfig(**self.architecture)
 
@@ -101,6 +117,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "betas" in known:
-            known["betas"] = tuple(known["betas"])
+        for key in ("betas", "chunk_attention_s"):
+            if key in known:
+                known[key] = tuple(known[key])
         return cls(**known)

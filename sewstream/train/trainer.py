@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from sewstream.model import SEWForCTC, build_model, load_model
+from sewstream.model.transformer import ChunkAttention
 from sewstream.text import CTCTokenizer, FeatureExtractor
 from sewstream.text.metrics import ErrorRate, cer, wer
 
 from .augment import Augmenter, active_power, apply_gain
-from .batches import Batcher, Prefetcher, Utterances
+from .batches import SAMPLE_RATE, Batcher, Prefetcher, Utterances
 from .curves import read_log
 from .recipe import Recipe
 from .vocab import VOCAB
@@ -55,6 +56,21 @@ def active_layers(recipe: Recipe, step: int) -> int:
         if step >= start:
             layers = min(n, recipe.architecture["num_hidden_layers"])
     return layers
+
+
+def chunk_attention_at(recipe: Recipe, step: int) -> ChunkAttention | None:
+    """The streaming-window attention for ``step`` (None: full attention); a function of the
+    seed and step only, so a resumed run makes the same choices."""
+    if recipe.chunk_attention_prob <= 0:
+        return None
+    rng = np.random.default_rng([recipe.seed, step, 0xC4A7])
+    if rng.random() >= recipe.chunk_attention_prob:
+        return None
+    config = recipe.model_config()
+    frame_s = config.inputs_to_logits_ratio * config.squeeze_factor / SAMPLE_RATE
+    shortest, longest, left = (round(s / frame_s) for s in recipe.chunk_attention_s)
+    chunk = int(rng.integers(max(1, shortest), max(1, longest) + 1))
+    return ChunkAttention(chunk, left, offset=int(rng.integers(chunk)))
 
 
 def fresh_model(recipe: Recipe) -> SEWForCTC:
@@ -224,6 +240,7 @@ class Trainer:
         """Greedy WER/CER at the current depth (layers not yet switched on are near-identity,
         but the exported model runs all of them; export happens at full depth only)."""
         results = {}
+        self.model.backbone.encoder.chunk_attention = None  # evaluated as exported: full attention
         for s in self.eval_sets:
             hyps = greedy_decode(self.model, s.audios, self.tok)
             w, c = wer(s.texts, hyps), cer(s.texts, hyps)
@@ -273,6 +290,7 @@ class Trainer:
                     group["lr"] = lr
                 self.model.config.apply_spec_augment = self.step >= r.spec_augment_from_step
                 self.model.backbone.encoder.active_layers = active_layers(r, self.step)
+                self.model.backbone.encoder.chunk_attention = chunk_attention_at(r, self.step)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=r.bf16):
                     loss = self.model(batch.input_values.to(self.device), labels=batch.labels.to(self.device),
                                       attention_mask=batch.attention_mask.to(self.device)).loss

@@ -114,3 +114,37 @@ def test_fewer_frames_than_one_squeezed_frame(model_type, squeeze):
         frames = (samples - 40) // 20 + 1
         assert alone.shape == (1, frames, 12) and torch.isfinite(alone).all()
         assert (alone[0] - beside[0, :frames]).abs().max() < 1e-5
+
+
+
+def test_chunk_attention_sees_nothing_past_its_chunk_at_any_depth():
+    """Training-time ChunkAttention: through every layer, a chunk's outputs depend on no input
+    after the chunk's end; off, the encoder is the plain full-attention one."""
+    from sewstream.model.transformer import ChunkAttention
+
+    m = build_model(SEWConfig(**tiny("sew", num_hidden_layers=3)), "SEWForCTC").eval()
+    encoder = m.backbone.encoder
+    x = torch.randn(1, 30, m.config.hidden_size)
+    changed = x.clone()
+    changed[:, 8:] = torch.randn(1, 22, m.config.hidden_size)  # the future of chunk [2, 8)
+    with torch.no_grad():
+        full = encoder.transform(x, None, False, False)[0]
+        encoder.chunk_attention = ChunkAttention(chunk=6, left=4, offset=2)  # chunks [0,2) [2,8) [8,14) ...
+        limited = encoder.transform(x, None, False, False)[0]
+        after = encoder.transform(changed, None, False, False)[0]
+        encoder.chunk_attention = None
+        again = encoder.transform(x, None, False, False)[0]
+        full_after = encoder.transform(changed, None, False, False)[0]
+    assert torch.allclose(limited[:, :8], after[:, :8], atol=1e-6)
+    assert (limited[:, 8:] - after[:, 8:]).abs().max() > 1e-3
+    assert (full[:, :8] - full_after[:, :8]).abs().max() > 1e-3  # full attention does look ahead
+    assert torch.equal(full, again)
+
+
+def test_chunk_attention_bias_pattern():
+    from sewstream.model.transformer import ChunkAttention
+
+    allowed = ChunkAttention(chunk=3, left=1, offset=1).bias(7, torch.float32, torch.device("cpu"))[0, 0] == 0
+    # chunks [0,1) [1,4) [4,7): rows list the keys each query may see
+    expect = [[0], [0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [3, 4, 5, 6], [3, 4, 5, 6], [3, 4, 5, 6]]
+    assert [torch.nonzero(row).flatten().tolist() for row in allowed] == expect

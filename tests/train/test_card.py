@@ -36,6 +36,15 @@ def test_a_precision_revision_is_stated_without_the_schedule_explanation(corpus,
     assert "cosine curve" not in after  # only a total_steps revision moves the schedule
 
 
+def test_chunk_attention_is_stated_when_it_was_on(corpus, tmp_path):
+    r = recipe(corpus)
+    run(corpus, tmp_path / "plain", r, 1)
+    assert "within chunks" not in training_section(tmp_path / "plain", 1)
+    r.chunk_attention_prob, r.chunk_attention_s = 0.5, (0.6, 2.6, 1.6)
+    run(corpus, tmp_path / "chunked", r, 1)
+    assert "On 50% of steps attention stayed within chunks of 0.6-2.6 s" in training_section(tmp_path / "chunked", 1)
+
+
 def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_path):
     first = run(corpus, tmp_path / "first", recipe(corpus), 4)
     shipped = export(first.model, tmp_path / "shipped", dtype=torch.float32)

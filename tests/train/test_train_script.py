@@ -55,3 +55,12 @@ def test_init_from_a_directory_without_a_model_is_a_clear_error(corpus, tmp_path
     done = train("--run", tmp_path / "run", "--corpus", corpus, "--init-from", tmp_path, "--steps", 0)
     assert done.returncode == 2
     assert "--init-from" in done.stderr and "no config.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_recipe_value_is_named_before_anything_runs(corpus, tmp_path):
+    for item, named in (("chunk_attention_prob=2", "chunk_attention_prob=2"),
+                        ("chunk_attention_s=[2.6,0.6,1.6]", "chunk_attention_s=[2.6, 0.6, 1.6]")):
+        done = train("--run", tmp_path / "run", "--corpus", corpus, "--set", item, "--steps", 0)
+        assert done.returncode == 2, done.stderr
+        assert named in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "run" / "last.pt").exists()

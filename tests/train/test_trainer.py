@@ -17,6 +17,7 @@ from sewstream.train.recipe import Recipe
 from sewstream.train.trainer import (
     EvalSet,
     Trainer,
+    chunk_attention_at,
     greedy_decode,
     lr_at,
     revise_run,
@@ -224,3 +225,24 @@ def test_frozen_feature_encoder_stays_put_while_the_rest_trains(corpus, tmp_path
     assert any("layers.0." in n for n in moved) and any("lm_head" in n for n in moved)
     resumed = Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), [], log=lambda _: None)
     assert resumed.step == 3  # the optimizer state (without the frozen tensors) loads back
+
+
+def test_chunk_attention_is_drawn_per_step_from_the_seed(corpus, tmp_path):
+    r = recipe(corpus)
+    assert all(chunk_attention_at(r, step) is None for step in range(20))  # off by default
+    r.chunk_attention_prob, r.chunk_attention_s = 0.5, (0.6, 2.6, 1.6)
+    drawn = [chunk_attention_at(r, step) for step in range(200)]
+    assert drawn == [chunk_attention_at(r, step) for step in range(200)]  # a resumed run redraws the same
+    on = [c for c in drawn if c is not None]
+    assert 70 < len(on) < 130
+    # TINY squeezes 320 samples x 2 into one frame: 40 ms, so 0.6-2.6 s is 15-65 frames, left 40
+    assert {c.left for c in on} == {40} and 15 <= min(c.chunk for c in on) < max(c.chunk for c in on) <= 65
+    assert all(0 <= c.offset < c.chunk for c in on)
+    r.seed = 1
+    assert [chunk_attention_at(r, step) for step in range(200)] != drawn
+
+    r.chunk_attention_prob = 1.0
+    t = Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), [], log=lambda _: None)
+    t.run(max_steps=2)
+    assert t.model.backbone.encoder.chunk_attention == chunk_attention_at(r, 1)
+    assert t.evaluate() == {} and t.model.backbone.encoder.chunk_attention is None  # evaluated as exported
