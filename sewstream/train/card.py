@@ -106,9 +106,9 @@ def training_section(run: str | Path, step: int) -> str:
     precision = "bf16 autocast" if r.get("bf16", True) else "float32"
     if r.get("chunk_attention_prob", 0) > 0:
         shortest, longest, left = r["chunk_attention_s"]
-        encoder += (f" On {r['chunk_attention_prob']:.0%} of steps attention stayed within chunks of {shortest}-{longest} s"
-                    f" (no look-ahead past the chunk, {left} s of left context), so the model does not"
-                    " lean on context a streaming window cuts off.")
+        encoder += (f" On {r['chunk_attention_prob']:.0%} of steps attention stayed within chunks of"
+                    f" {shortest}-{longest} s (no look-ahead past the chunk, {left} s of left context),"
+                    " so the model does not lean on context a streaming window cuts off.")
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
               f"of audio per batch (length-bucketed), {precision}, gradient clipping {r['grad_clip']}.{encoder}")
