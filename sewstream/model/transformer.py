@@ -118,7 +118,7 @@ class SEWEncoder(SqueezedEncoder):
         # Training-time progressive depth: use only the first N layers (None: all). Not part
         # of the config; a saved model always runs every layer.
         self.active_layers: int | None = None
-        # Training-time streaming-window attention (None: full attention); also not in the config.
+        # Training-time chunk attention (see ChunkAttention; None: full attention); also not in the config.
         self.chunk_attention: ChunkAttention | None = None
 
     def transform(self, x, key_mask, output_hidden_states, output_attentions):

@@ -100,8 +100,9 @@ class Recipe:
 
     def check(self) -> None:
         """Raise ValueError naming the first field whose value cannot work."""
-        if not 0.0 <= self.chunk_attention_prob <= 1.0:
-            raise ValueError(f"chunk_attention_prob={self.chunk_attention_prob!r}: expected a probability in [0, 1]")
+        prob = self.chunk_attention_prob
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
+            raise ValueError(f"chunk_attention_prob={prob!r}: expected a probability in [0, 1]")
         shape = self.chunk_attention_s
         if (not isinstance(shape, (list, tuple)) or len(shape) != 3
                 or not all(isinstance(v, (int, float)) and v >= 0 for v in shape) or not 0 < shape[0] <= shape[1]):
