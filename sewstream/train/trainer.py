@@ -59,7 +59,7 @@ def active_layers(recipe: Recipe, step: int) -> int:
 
 
 def chunk_attention_at(recipe: Recipe, step: int) -> ChunkAttention | None:
-    """The streaming-window attention for ``step`` (None: full attention); a function of the
+    """The chunk attention for ``step`` (None: full attention); a function of the
     seed and step only, so a resumed run makes the same choices."""
     if recipe.chunk_attention_prob <= 0:
         return None
