@@ -9,6 +9,10 @@ For each decoding mode both files hold, and for words and characters: each model
 rate and on how many clips the second model makes fewer / more errors. On a small set the
 aggregate moves by a word or two between checkpoints; the clip counts say whether that is a
 trend or a tie (the default model's ship rule uses them, see the README).
+
+One streaming run is one draw of where the windows fall; ``--also A2 B2`` (repeatable) adds
+the same two models' outputs from another run, e.g. ``--set stream.chunk_s=1.8``, and each
+clip is then judged on its errors summed over the runs.
 """
 
 from __future__ import annotations
@@ -25,20 +29,26 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("a", help="eval --json output of the reference model")
     ap.add_argument("b", help="eval --json output of the candidate")
+    ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("A2", "B2"),
+                    help="the same two models' outputs from another run (repeatable); pooled per clip")
     ap.add_argument("--skip-set", action="append", default=[], metavar="NAME",
                     help="leave out this set (repeatable), e.g. speech-commands")
     args = ap.parse_args(argv)
-    rows = []
-    for path in (args.a, args.b):
-        try:
-            rows.append(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            ap.error(f"{path}: {exc}")
+    pairs = [(args.a, args.b), *args.also]
+    rows: tuple[list, list] = ([], [])
+    for pair in pairs:
+        for side, path in zip(rows, pair):
+            try:
+                side.extend(json.loads(Path(path).read_text()))
+            except (OSError, json.JSONDecodeError, TypeError) as exc:
+                ap.error(f"{path}: {exc}")
     try:
         comparisons = compare_clips(*rows, skip_sets=tuple(args.skip_set))
     except (ValueError, KeyError, TypeError) as exc:
         ap.error(f"cannot compare {args.a} and {args.b}: {exc}")
-    print(f"{comparisons[0].clips} clips; A = {args.a}, B = {args.b}")
+    runs = f" over {len(pairs)} runs each" if len(pairs) > 1 else ""
+    names_a, names_b = (", ".join(side) for side in zip(*pairs))
+    print(f"{comparisons[0].clips} clips{runs}; A = {names_a}; B = {names_b}")
     print(f"{'mode':<12}{'unit':<6}{'A':>8}{'B':>8}{'B better':>10}{'B worse':>9}")
     for c in comparisons:
         print(f"{c.mode:<12}{c.unit:<6}{100 * c.a.rate:>7.1f}%{100 * c.b.rate:>7.1f}%{c.better:>10}{c.worse:>9}")

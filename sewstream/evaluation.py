@@ -132,30 +132,47 @@ class ClipComparison:
 
 def compare_clips(rows_a: list[dict], rows_b: list[dict], *, skip_sets: tuple[str, ...] = ()) -> list[ClipComparison]:
     """Two models' ``sewstream eval --json`` outputs on the same clips, mode by mode. Aggregate
-    rates on a few hundred words hide how many clips moved each way; this says both."""
-    a = {(r["set"], r["clip"]): r for r in rows_a if r["set"] not in skip_sets}
-    b = {(r["set"], r["clip"]): r for r in rows_b if r["set"] not in skip_sets}
+    rates on a few hundred words hide how many clips moved each way; this says both.
+
+    A clip may appear several times on each side (rows of several runs concatenated, e.g. the
+    same models streamed at several window offsets): its errors are summed over its rows before
+    the clip counts as better or worse, so one lucky run does not decide it."""
+    a, b = _rows_by_clip(rows_a, skip_sets), _rows_by_clip(rows_b, skip_sets)
     if a.keys() != b.keys():
         only = sorted(a.keys() ^ b.keys())[:5]
         raise ValueError("the two evaluations cover different clips, e.g. " + ", ".join("/".join(k) for k in only))
     if not a:
         raise ValueError("no clips to compare")
-    modes = [m for m in ("offline", "stream", "offline+lm", "stream+lm")
-             if all(m in r for r in a.values()) and all(m in r for r in b.values())]
+    uneven = [key for key in a if len(a[key]) != len(b[key])]
+    if uneven:
+        raise ValueError(f"clip {'/'.join(uneven[0])} has {len(a[uneven[0]])} runs on one side and "
+                         f"{len(b[uneven[0]])} on the other")
+    every_row = [r for rows in (*a.values(), *b.values()) for r in rows]
+    modes = [m for m in ("offline", "stream", "offline+lm", "stream+lm") if all(m in r for r in every_row)]
     if not modes:
         raise ValueError("the two evaluations share no decoding mode")
     out = []
     for mode in modes:
         for unit, errors in (("word", word_errors), ("char", char_errors)):
             rate_a, rate_b, better, worse = ErrorRate(), ErrorRate(), 0, 0
-            for key, row in a.items():
-                ea, n = errors(row["ref"], row[mode])
-                eb, _ = errors(row["ref"], b[key][mode])
-                rate_a.add(ea, n)
-                rate_b.add(eb, n)
-                better, worse = better + (eb < ea), worse + (eb > ea)
+            for key, runs in a.items():
+                clip_a, clip_b = ErrorRate(), ErrorRate()
+                for row_a, row_b in zip(runs, b[key]):
+                    clip_a.add(*errors(row_a["ref"], row_a[mode]))
+                    clip_b.add(*errors(row_b["ref"], row_b[mode]))
+                rate_a.add(clip_a.errors, clip_a.total)
+                rate_b.add(clip_b.errors, clip_b.total)
+                better, worse = better + (clip_b.errors < clip_a.errors), worse + (clip_b.errors > clip_a.errors)
             out.append(ClipComparison(mode, unit, rate_a, rate_b, len(a), better, worse))
     return out
+
+
+def _rows_by_clip(rows: list[dict], skip_sets: tuple[str, ...]) -> dict[tuple[str, str], list[dict]]:
+    by_clip: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["set"] not in skip_sets:
+            by_clip.setdefault((row["set"], row["clip"]), []).append(row)
+    return by_clip
 
 
 def cmd_eval(args) -> int:

@@ -81,6 +81,17 @@ def test_compare_clips_refuses_different_clips_and_modes():
         compare_clips(a, _rows({"c1": "THE CAT SAT", "c2": "A DOG"}, mode="stream"))
 
 
+def test_compare_clips_pools_a_clips_runs_before_judging_it():
+    # run 1: B one word worse on c1; run 2: B two words better on c1 -> c1 is better over the two
+    a = _rows({"c1": "THE CAT SAT", "c2": "A DOG RAN"}) + _rows({"c1": "X Y Z", "c2": "A DOG RAN"})
+    b = _rows({"c1": "THE CAT SIT", "c2": "A DOG RAN"}) + _rows({"c1": "THE Y SAT", "c2": "A DOG RAN"})
+    word = next(c for c in compare_clips(a, b) if c.unit == "word")
+    assert (word.clips, word.better, word.worse) == (2, 1, 0)
+    assert (word.a.errors, word.b.errors, word.a.total) == (3, 2, 12)   # three words of c1 wrong in run 2
+    with pytest.raises(ValueError, match="c1 has 2 runs on one side and 1 on the other"):
+        compare_clips(a, b[:2] + b[3:])
+
+
 def test_compare_evals_script(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_rows({"c1": "THE CAT SAT", "c2": "A DOG"})))
@@ -91,5 +102,10 @@ def test_compare_evals_script(tmp_path):
     assert "2 clips" in done.stdout
     word = next(line for line in done.stdout.splitlines() if line.startswith("offline") and "word" in line)
     assert word.split()[2:] == ["16.7%", "16.7%", "1", "1"]
+    done = subprocess.run([*script, str(a), str(b), "--also", str(b), str(a)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "2 clips over 2 runs each" in done.stdout   # swapped second run: each clip ties
+    word = next(line for line in done.stdout.splitlines() if line.startswith("offline") and "word" in line)
+    assert word.split()[2:] == ["16.7%", "16.7%", "0", "0"]
     done = subprocess.run([*script, str(a), str(tmp_path / "missing.json")], capture_output=True, text=True)
     assert done.returncode == 2 and "missing.json" in done.stderr and "Traceback" not in done.stderr
