@@ -143,10 +143,10 @@ def compare_clips(rows_a: list[dict], rows_b: list[dict], *, skip_sets: tuple[st
         raise ValueError("the two evaluations cover different clips, e.g. " + ", ".join("/".join(k) for k in only))
     if not a:
         raise ValueError("no clips to compare")
-    uneven = [key for key in a if len(a[key]) != len(b[key])]
+    uneven = next((key for key in a if len(a[key]) != len(b[key])), None)
     if uneven:
-        raise ValueError(f"clip {'/'.join(uneven[0])} has {len(a[uneven[0]])} runs on one side and "
-                         f"{len(b[uneven[0]])} on the other")
+        raise ValueError(f"clip {'/'.join(uneven)} has {len(a[uneven])} runs on one side and "
+                         f"{len(b[uneven])} on the other")
     every_row = [r for rows in (*a.values(), *b.values()) for r in rows]
     modes = [m for m in ("offline", "stream", "offline+lm", "stream+lm") if all(m in r for r in every_row)]
     if not modes:
