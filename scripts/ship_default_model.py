@@ -9,7 +9,8 @@ Reads ``RUN/best`` (HF layout, float32), writes fp16 safetensors + config + voca
 preprocessor config + lm.arpa.gz (a word bigram from the training text, or --lm's) + README.md (the
 model card) into sewstream/assets/default-model/, after evaluating it offline (greedy and
 with the LM) and streaming on the held-out synthetic voices and on every real set. Fails if
-the package would exceed 30 MB.
+the package would exceed 30 MB. ``--average-with DIR`` ships the mean of the run's best weights
+and DIR's (two stages of one lineage), and the card says so.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ from pathlib import Path
 import torch
 
 from sewstream.evaluation import evaluate, table, total
-from sewstream.model import load_model, num_parameters
+from sewstream.model import ModelLoadError, load_model, num_parameters
 from sewstream.stream import Recognizer, StreamSettings
 from sewstream.text.beam_search import BeamSearchDecoder, BeamSettings
 from sewstream.text.ngram import LanguageModelError, NgramLM
-from sewstream.train.card import corpus_line, held_out_voices, training_section
+from sewstream.train.averaging import AveragingError, average_into
+from sewstream.train.card import (
+    corpus_line,
+    earlier_history,
+    earlier_stages,
+    held_out_voices,
+    shown_path,
+    training_section,
+)
 from sewstream.train.lm import write_corpus_lm
 from sewstream.train.trainer import export
 
@@ -95,6 +104,18 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
             + corpus_line(corpus).removeprefix("Corpus: ") + held_out)
 
 
+def averaged_with(other: Path, step: int) -> str:
+    """The card's words on a shipped mean of this run's weights and ``other``'s (which stage of
+    the history above ``other`` is, counted from its own card)."""
+    card = other / "README.md"
+    stages = len(earlier_stages(earlier_history(card.read_text()))) if card.is_file() else 0
+    which = f"stage {stages} above" if stages else "a model whose card does not say how it was trained"
+    return (f"\n\n**The shipped weights are the element-wise mean** of this run's at step {step} and those of the "
+            f"package then at `{shown_path(other)}` ({which}), each as stored in float16, averaged in float32: two "
+            "points of one lineage, so one loss basin (the README's \"The embedded default model\" says how "
+            "it was chosen).")
+
+
 def place_lm(out: Path, lm_file: str | None, corpus: str) -> tuple[NgramLM, str]:
     """Write the package's ``lm.arpa.gz``: ``lm_file`` as it is (gzipped if plain), else a bigram
     of ``corpus``'s training sentences; returns the LM and the card's words on where it came from."""
@@ -120,6 +141,9 @@ def main() -> int:
     ap.add_argument("--lm", default=None, metavar="ARPA",
                     help="ship this word LM (ARPA, .gz ok) instead of building one from a corpus, e.g. the "
                          "shipped model's lm.arpa.gz when the corpora that made it are not on this machine")
+    ap.add_argument("--average-with", default=None, metavar="DIR",
+                    help="ship the mean of the run's best weights and this checkpoint's (same architecture; "
+                         "e.g. the shipped model, an earlier stage of the same lineage)")
     args = ap.parse_args()
     if args.lm and args.corpus:
         ap.error("--lm and --corpus both choose the word LM: give one of them")
@@ -137,6 +161,12 @@ def main() -> int:
     staging = Path(args.dest + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     model = load_model(best)
+    if args.average_with:
+        try:
+            average_into(model, load_model(args.average_with))
+        except (AveragingError, ModelLoadError) as e:
+            ap.error(f"--average-with: {e}")
+        training += averaged_with(Path(args.average_with), step_info["step"])
     export(model, staging, dtype=torch.float16)
     size_mb = sum(p.stat().st_size for p in staging.iterdir()) / 2**20
     if size_mb > LIMIT_MB:

@@ -1,0 +1,34 @@
+"""Averaging two checkpoints' weights (the ship script's --average-with)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sewstream.train.averaging import AveragingError, average_into
+
+
+def test_mean_of_the_stored_float16_weights():
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    wa, wb = a.weight.detach().clone(), b.weight.detach().clone()
+    assert average_into(a, b) == 2  # weight and bias
+    expected = ((wa.half().float() + wb.half().float()) / 2)
+    assert torch.equal(a.weight, expected)
+    assert torch.equal(b.weight, wb)  # the other model is left alone
+    # saved as float16, it is what averaging the two float16 packages gives
+    assert torch.equal(a.weight.half(), ((wa.half().float() + wb.half().float()) / 2).half())
+
+
+def test_non_float_buffers_are_kept():
+    a, b = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    b.num_batches_tracked += 5
+    average_into(a, b)
+    assert int(a.num_batches_tracked) == 0
+
+
+def test_refuses_models_of_different_shapes_naming_the_tensor():
+    with pytest.raises(AveragingError, match=r"weight: shape \(3, 4\) vs \(3, 5\)"):
+        average_into(torch.nn.Linear(4, 3), torch.nn.Linear(5, 3))
+    with pytest.raises(AveragingError, match="differ in 1 tensors, e.g. bias"):
+        average_into(torch.nn.Linear(4, 3), torch.nn.Linear(4, 3, bias=False))
