@@ -86,6 +86,8 @@ def status_line(synthetic) -> str:
 
 def lm_on_words(keywords) -> str:
     """What the sentence-trained LM does to isolated words, as measured (it has gone both ways)."""
+    if not keywords:
+        return "Its effect on isolated words was not measured (no keyword clips among the real sets)."
     w = total(keywords).wer
     greedy, lm = 100 * w["offline"].rate, 100 * w["offline+lm"].rate
     verdict = "helps" if lm < greedy else "hurts"
@@ -248,7 +250,7 @@ Real recordings (../shared/data/speech; never used for training){reference_note}
 
 One-second keyword clips (speech-commands; the transcript is the single word):
 
-{scores_md(keywords)}
+{scores_md(keywords) if keywords else "(none among the real sets given)"}
 
 ## Limits
 - {status_line(synthetic)}

@@ -1,0 +1,60 @@
+"""scripts/ship_default_model.py --average-with: the mean of a run's weights and another package's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from sewstream.defaults import DEFAULT_MODEL_DIR
+from sewstream.model import load_model
+from sewstream.train.trainer import export
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEECH = ROOT.parent / "shared" / "data" / "speech" / "misc"
+
+
+def script(name: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
+    run = tmp_path / "run"
+    started = script("train_default_model.py", "--run", run, "--corpus", corpus, "--init-from",
+                     DEFAULT_MODEL_DIR, "--steps", 0, "--real-speech", tmp_path / "none", "--device", "cpu")
+    assert started.returncode == 0, started.stderr
+    shutil.copytree(DEFAULT_MODEL_DIR, run / "best", ignore=shutil.ignore_patterns("README.md", "lm.arpa.gz"))
+    (run / "best" / "eval.json").write_text(json.dumps({"step": 0}))
+    clips = tmp_path / "clips"  # two short real clips keep the card's evaluation quick
+    clips.mkdir()
+    lines = (SPEECH / "transcripts.txt").read_text().splitlines()[:2]
+    for line in lines:
+        shutil.copy(SPEECH / f"{line.split()[0]}.wav", clips)
+    (clips / "transcripts.txt").write_text("\n".join(lines) + "\n")
+
+    # a model of another shape is refused by name, before anything is evaluated
+    other = load_model(DEFAULT_MODEL_DIR)
+    small = type(other)(other.config.replace(num_hidden_layers=2))
+    export(small, tmp_path / "small")
+    refused = script("ship_default_model.py", "--run", run, "--dest", tmp_path / "out", "--lm",
+                     Path(DEFAULT_MODEL_DIR) / "lm.arpa.gz", "--average-with", tmp_path / "small")
+    assert refused.returncode == 2 and "--average-with: the models differ in" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "out").exists()
+
+    # with a model of the same lineage (here: itself) the mean is taken in float32 from float16
+    shipped = script("ship_default_model.py", "--run", run, "--dest", tmp_path / "out", "--synthetic", clips,
+                     "--real", clips, "--pocketsphinx", tmp_path / "none.json", "--lm",
+                     Path(DEFAULT_MODEL_DIR) / "lm.arpa.gz", "--average-with", DEFAULT_MODEL_DIR)
+    assert shipped.returncode == 0, shipped.stderr
+    mean, source = load_model(tmp_path / "out").state_dict(), load_model(DEFAULT_MODEL_DIR).state_dict()
+    for name, tensor in source.items():
+        assert torch.equal(mean[name], tensor), name  # the mean of x and x, rounded to float16, is x
+    card = (tmp_path / "out" / "README.md").read_text()
+    stages = card.count("### Stage ")
+    assert "**The shipped weights are the element-wise mean** of this run's at step 0" in card
+    assert f"(stage {stages - 1} above)" in card  # the package it averaged with is the stage before
