@@ -194,6 +194,11 @@ def main() -> int:
     rec.close()
     real = [s for s in real_all if not s.name.startswith("speech-commands")]
     keywords = [s for s in real_all if s.name.startswith("speech-commands")]
+    if not real:
+        print(f"--real {args.real}: no sentence sets, only keyword clips; the card needs sentence WER/CER "
+              "(nothing shipped)", file=sys.stderr)
+        shutil.rmtree(staging, ignore_errors=True)
+        return 1
     pocketsphinx = json.loads(Path(args.pocketsphinx).read_text()) if Path(args.pocketsphinx).exists() else None
     print(table(synthetic))
     print(table(real_all))

@@ -46,6 +46,15 @@ def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
     assert refused.returncode == 2 and "--average-with: the models differ in" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "out").exists()
 
+    # keyword clips alone cannot fill the card's sentence tables: said, nothing shipped
+    keyword_only = tmp_path / "kw" / "speech-commands"
+    shutil.copytree(clips, keyword_only)
+    none = script("ship_default_model.py", "--run", run, "--dest", tmp_path / "out", "--synthetic", clips,
+                  "--real", tmp_path / "kw", "--pocketsphinx", tmp_path / "none.json", "--lm",
+                  Path(DEFAULT_MODEL_DIR) / "lm.arpa.gz")
+    assert none.returncode == 1 and "no sentence sets, only keyword clips" in none.stderr
+    assert "Traceback" not in none.stderr and not (tmp_path / "out").exists()
+
     # with a model of the same lineage (here: itself) the mean is taken in float32 from float16
     shipped = script("ship_default_model.py", "--run", run, "--dest", tmp_path / "out", "--synthetic", clips,
                      "--real", clips, "--pocketsphinx", tmp_path / "none.json", "--lm",
