@@ -13,11 +13,11 @@ def test_mean_of_the_stored_float16_weights():
     a, b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
     wa, wb = a.weight.detach().clone(), b.weight.detach().clone()
     assert average_into(a, b) == 2  # weight and bias
-    expected = ((wa.half().float() + wb.half().float()) / 2)
+    expected = (wa.half().float() + wb.half().float()) / 2
     assert torch.equal(a.weight, expected)
     assert torch.equal(b.weight, wb)  # the other model is left alone
     # saved as float16, it is what averaging the two float16 packages gives
-    assert torch.equal(a.weight.half(), ((wa.half().float() + wb.half().float()) / 2).half())
+    assert torch.equal(a.weight.half(), expected.half())
 
 
 def test_non_float_buffers_are_kept():
