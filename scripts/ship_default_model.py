@@ -36,7 +36,7 @@ from sewstream.train.card import (
     earlier_history,
     earlier_stages,
     held_out_voices,
-    shown_path,
+    path_md,
     training_section,
 )
 from sewstream.train.lm import write_corpus_lm
@@ -96,13 +96,15 @@ def lm_on_words(keywords) -> str:
 
 
 def later_corpus(recipe: dict, first_corpus: str | None) -> str:
-    """A warm-started last stage may have trained on another corpus than the first stages: say which."""
+    """Warm-started later stages may have trained on other corpora than the first stages: say so, and
+    which corpus the last stage used (each stage's own corpus is named under the card's Recipe)."""
     corpus = recipe["corpus"]
     if not recipe.get("init_from") or not first_corpus or Path(corpus).resolve() == Path(first_corpus).resolve():
         return ""
     held = held_out_voices(corpus)
     held_out = f" Held-out voices there: {', '.join(held)} and the espeak variants." if held else ""
-    return ("\n\nThe last training stage used another corpus of the same kind (same held-out sentences): "
+    return ("\n\nLater training stages used other corpora of the same kind (each named under Recipe; same"
+            " held-out sentences); the last stage's: "
             + corpus_line(corpus).removeprefix("Corpus: ") + held_out)
 
 
@@ -113,7 +115,7 @@ def averaged_with(other: Path, step: int) -> str:
     stages = len(earlier_stages(earlier_history(card.read_text()))) if card.is_file() else 0
     which = f"stage {stages} above" if stages else "a model whose card does not say how it was trained"
     return (f"\n\n**The shipped weights are the element-wise mean** of this run's at step {step} and those of the "
-            f"package then at `{shown_path(other)}` ({which}), each as stored in float16, averaged in float32: two "
+            f"package then at {path_md(other)} ({which}), each as stored in float16, averaged in float32: two "
             "points of one lineage, so one loss basin (the README's \"The embedded default model\" says how "
             "it was chosen).")
 

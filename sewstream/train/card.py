@@ -25,6 +25,14 @@ def shown_path(path: str | Path) -> str:
     return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
+def path_md(path: str | Path) -> str:
+    """``path`` as card markdown: code-quoted, and said to be machine-local when outside the
+    repository (a run directory the card can name but not ship)."""
+    if Path(path).resolve().is_relative_to(REPO):
+        return f"`{shown_path(path)}`"
+    return f"`{path}` (on the training machine, not shipped)"
+
+
 def _recipe_at(run: Path, step: int) -> tuple[dict, list[dict]]:
     recipe = json.loads((run / "recipe.json").read_text())
     revisions = read_records(run / "log.jsonl", "revision")
@@ -143,7 +151,7 @@ ramped in from step {r['augment_from_step']}.
     earlier = "\n\n".join(f"### Stage {i}: {t}\n\n{b}" for i, (t, b) in enumerate(zip(titles, stages), 1))
     return f"""{n} stages, each a new run started from the weights of the one before with a fresh optimizer
 (`scripts/train_default_model.py --init-from`); the last is this model, started from the one then at
-`{shown_path(r['init_from'])}`.
+{path_md(r['init_from'])}.
 
 {earlier}
 

@@ -103,6 +103,14 @@ def test_paths_inside_the_repository_are_shown_relative():
     assert shown_path("/elsewhere/model") == "/elsewhere/model"
 
 
+def test_a_card_says_a_path_outside_the_repository_is_machine_local():
+    from sewstream.defaults import DEFAULT_MODEL_DIR
+    from sewstream.train.card import path_md
+
+    assert path_md(DEFAULT_MODEL_DIR) == "`sewstream/assets/default-model`"
+    assert path_md("/elsewhere/run/best") == "`/elsewhere/run/best` (on the training machine, not shipped)"
+
+
 def test_ship_script_names_a_last_stage_corpus_that_differs_from_the_first(tmp_path):
     import json
 
@@ -117,7 +125,7 @@ def test_ship_script_names_a_last_stage_corpus_that_differs_from_the_first(tmp_p
     warm = {"corpus": str(later), "init_from": "sewstream/assets/default-model"}
     text = ship.later_corpus(warm, str(first))
     assert "`corpus5`, 15 hours, 641 training voices" in text and "Held-out voices there: mbrola:us3" in text
-    assert "Corpus:" not in text
+    assert "Corpus:" not in text and "Later training stages used other corpora" in text
     assert ship.later_corpus(warm, str(later)) == ""  # same corpus as the first stages
     assert ship.later_corpus({**warm, "init_from": None}, str(first)) == ""  # not warm-started
     # a merged corpus (corpus_merge) holds out its sources' voices and says what it is made of
