@@ -39,7 +39,7 @@ class Err:
     UNKNOWN_TYPE = "unknown_type"                  # "type" names no message
     INVALID_FIELD = "invalid_field"                # a known field has the wrong type or value
     MESSAGE_TOO_BIG = "message_too_big"            # above max_message_bytes (or 64 KiB for text)
-    UNKNOWN_STREAM = "unknown_stream"              # subscribe/unsubscribe to a stream that does not exist
+    UNKNOWN_STREAM = "unknown_stream"              # subscribe to a stream that does not exist
     NOT_SUBSCRIBED = "not_subscribed"              # unsubscribe from a stream not subscribed to
     ALREADY_STARTED = "already_started"            # start while a session is open
     NO_SESSION = "no_session"                      # finalize/reset/end without a session
