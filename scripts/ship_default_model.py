@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import shutil
 import sys
 import time
@@ -108,14 +109,21 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
             + corpus_line(corpus).removeprefix("Corpus: ") + held_out)
 
 
+AVERAGED = re.compile(r"element-wise mean\*\* of this run's at step \d+ and those of the package then at "
+                      r"[^(]*\(([^)]*) above\)")
+
+
 def averaged_with(other: Path, step: int) -> str:
     """The card's words on a shipped mean of this run's weights and ``other``'s (which stage of
     the history above ``other`` is, counted from its own card)."""
     card = other / "README.md"
-    stages = len(earlier_stages(earlier_history(card.read_text()))) if card.is_file() else 0
+    text = card.read_text() if card.is_file() else ""
+    stages = len(earlier_stages(earlier_history(text)))
     which = f"stage {stages} above" if stages else "a model whose card does not say how it was trained"
+    if stages and (mean := AVERAGED.search(text)):  # the package was itself a mean: say of what
+        which = f"itself the mean of stage {stages} and {mean.group(1).removeprefix('itself ')} above"
     return (f"\n\n**The shipped weights are the element-wise mean** of this run's at step {step} and those of the "
-            f"package then at {path_md(other)} ({which}), each as stored in float16, averaged in float32: two "
+            f"package then at {path_md(other)} ({which}), each as stored in float16, averaged in float32: "
             "points of one lineage, so one loss basin (the README's \"The embedded default model\" says how "
             "it was chosen).")
 
