@@ -109,8 +109,8 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
             + corpus_line(corpus).removeprefix("Corpus: ") + held_out)
 
 
-AVERAGED = re.compile(r"element-wise mean\*\* of this run's at step \d+ and those of the package then at "
-                      r"[^(]*\(([^)]*) above\)")
+MEAN_LEAD = "**The shipped weights are the element-wise mean** of this run's at step"
+AVERAGED = re.compile(re.escape(MEAN_LEAD) + r" \d+ and those of the package then at [^(]*\(([^)]*) above\)")
 
 
 def averaged_with(other: Path, step: int) -> str:
@@ -122,7 +122,7 @@ def averaged_with(other: Path, step: int) -> str:
     which = f"stage {stages} above" if stages else "a model whose card does not say how it was trained"
     if stages and (mean := AVERAGED.search(text)):  # the package was itself a mean: say of what
         which = f"itself the mean of stage {stages} and {mean.group(1).removeprefix('itself ')} above"
-    return (f"\n\n**The shipped weights are the element-wise mean** of this run's at step {step} and those of the "
+    return (f"\n\n{MEAN_LEAD} {step} and those of the "
             f"package then at {path_md(other)} ({which}), each as stored in float16, averaged in float32: "
             "points of one lineage, so one loss basin (the README's \"The embedded default model\" says how "
             "it was chosen).")
