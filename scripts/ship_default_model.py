@@ -110,7 +110,8 @@ def later_corpus(recipe: dict, first_corpus: str | None) -> str:
 
 
 MEAN_LEAD = "**The shipped weights are the element-wise mean** of this run's at step"
-AVERAGED = re.compile(re.escape(MEAN_LEAD) + r" \d+ and those of the package then at [^(]*\(([^)]*) above\)")
+# lazy up to the last "(... above)": a machine-local path_md carries its own parenthesis first
+AVERAGED = re.compile(re.escape(MEAN_LEAD) + r" \d+ and those of the package then at [^\n]*?\(([^()]*) above\)")
 
 
 def averaged_with(other: Path, step: int) -> str:
