@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -106,6 +107,26 @@ def warm_start(model: SEWForCTC, source: str | Path) -> list[str]:
     return [name for name in own if name not in loaded]
 
 
+def describe_fresh(names: list[str], active: int) -> str:
+    """What a warm start left at its init, in words: which transformer layers (1-based), whether
+    they are on now (warm_started() switches every layer on; a deeper --set depth_schedule may
+    add ones the source lacks), and any other tensors."""
+    if not names:
+        return "every tensor loaded"
+    layers = sorted({int(m.group(1)) for n in names if (m := re.search(r"\.layers\.(\d+)\.", n))})
+    others = [n for n in names if not re.search(r"\.layers\.\d+\.", n)]
+    parts = []
+    if layers:
+        on = [i for i in layers if i < active]
+        state = ("on now" if on == layers else f"on now: {', '.join(str(i + 1) for i in on)}" if on
+                 else "off until the depth schedule reaches them")
+        listed = ", ".join(str(i + 1) for i in layers)
+        parts.append(f"transformer layers {listed}, not in it, start near identity ({state})")
+    if others:
+        parts.append(f"{len(others)} other tensors it lacks keep their init (e.g. {others[0]!r})")
+    return "; ".join(parts)
+
+
 def tokenizer() -> CTCTokenizer:
     return CTCTokenizer(dict(VOCAB), frame_seconds=0.02)
 
@@ -170,7 +191,8 @@ class Trainer:
         self.model = fresh_model(recipe)
         if recipe.init_from and not self.checkpoint_path.exists():
             fresh = warm_start(self.model, recipe.init_from)
-            self.say(f"initialised from {recipe.init_from}; {len(fresh)} tensors it lacks keep their init")
+            left = describe_fresh(fresh, active_layers(recipe, 0))  # a warm start is always a new run
+            self.say(f"initialised from {recipe.init_from}; {left}")
         self.model.to(self.device)
         if recipe.freeze_feature_encoder:
             for p in self.model.backbone.feature_extractor.parameters():

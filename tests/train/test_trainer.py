@@ -153,7 +153,8 @@ def test_warm_start_continues_from_a_shallower_export_and_resume_keeps_the_check
     assert warm.depth_schedule == [[0, 2]] and warm.augment_from_step == 0 and warm.lr == base.lr / 2
     said = []
     second = Trainer(warm, tmp_path / "second", CorpusReader(corpus, "train"), [], log=said.append)
-    assert any("initialised from" in line for line in said)
+    assert any("initialised from" in line and "transformer layers 3, 4, not in it" in line
+               and "off until the depth schedule" in line for line in said), said
     shipped, audio = load_model(tmp_path / "shipped"), torch.randn(1, 8000)
     second.model.eval()
     with torch.no_grad():
@@ -246,3 +247,16 @@ def test_chunk_attention_is_drawn_per_step_from_the_seed(corpus, tmp_path):
     t.run(max_steps=2)
     assert t.model.backbone.encoder.chunk_attention == chunk_attention_at(r, 1)
     assert t.evaluate() == {} and t.model.backbone.encoder.chunk_attention is None  # evaluated as exported
+
+
+def test_describe_fresh_names_the_layers_a_warm_start_left_and_whether_they_are_on():
+    from sewstream.train.trainer import describe_fresh
+
+    parts = ("attention.q_proj.weight", "final_layer_norm.bias")
+    names = [f"sew.encoder.layers.{i}.{part}" for i in (10, 11) for part in parts]
+    assert describe_fresh(names, 12) == "transformer layers 11, 12, not in it, start near identity (on now)"
+    assert describe_fresh(names, 11).endswith("(on now: 11)")
+    assert describe_fresh(names, 10).endswith("(off until the depth schedule reaches them)")
+    with_head = describe_fresh(names + ["lm_head.bias"], 12)
+    assert "1 other tensors it lacks keep their init (e.g. 'lm_head.bias')" in with_head
+    assert describe_fresh([], 10) == "every tensor loaded"
