@@ -109,8 +109,8 @@ def warm_start(model: SEWForCTC, source: str | Path) -> list[str]:
 
 def describe_fresh(names: list[str], active: int) -> str:
     """What a warm start left at its init, in words: which transformer layers (1-based), whether
-    they are on now (warm_started() switches every layer on; a deeper --set depth_schedule may
-    add ones the source lacks), and any other tensors."""
+    they are on (warm_started() switches on the source's layers only; a deeper depth_schedule
+    also switches on ones it lacks), and any other tensors."""
     if not names:
         return "every tensor loaded"
     layers = sorted({int(m.group(1)) for n in names if (m := re.search(r"\.layers\.(\d+)\.", n))})
