@@ -107,21 +107,32 @@ def warm_start(model: SEWForCTC, source: str | Path) -> list[str]:
     return [name for name in own if name not in loaded]
 
 
+_LAYER = re.compile(r"\.layers\.(\d+)\.")
+
+
 def describe_fresh(names: list[str], active: int) -> str:
     """What a warm start left at its init, in words: which transformer layers (1-based), whether
     they are on (warm_started() switches on the source's layers only; a deeper depth_schedule
     also switches on ones it lacks), and any other tensors."""
     if not names:
         return "every tensor loaded"
-    layers = sorted({int(m.group(1)) for n in names if (m := re.search(r"\.layers\.(\d+)\.", n))})
-    others = [n for n in names if not re.search(r"\.layers\.\d+\.", n)]
+    found, others = set(), []
+    for name in names:  # one pass: a layer's tensor names its index, anything else is listed apart
+        if m := _LAYER.search(name):
+            found.add(int(m.group(1)))
+        else:
+            others.append(name)
+    layers = sorted(found)
+
+    def one_based(idx: list[int]) -> str:
+        return ", ".join(str(i + 1) for i in idx)
+
     parts = []
     if layers:
         on = [i for i in layers if i < active]
-        state = ("on now" if on == layers else f"on now: {', '.join(str(i + 1) for i in on)}" if on
+        state = ("on now" if on == layers else f"on now: {one_based(on)}" if on
                  else "off until the depth schedule reaches them")
-        listed = ", ".join(str(i + 1) for i in layers)
-        parts.append(f"transformer layers {listed}, not in it, start near identity ({state})")
+        parts.append(f"transformer layers {one_based(layers)}, not in it, start near identity ({state})")
     if others:
         parts.append(f"{len(others)} other tensors it lacks keep their init (e.g. {others[0]!r})")
     return "; ".join(parts)
