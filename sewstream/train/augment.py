@@ -235,6 +235,42 @@ class AugmentConfig:
     level_dbfs_range: tuple[float, float] = (-40.0, -14.0)  # active RMS level after gain
 
 
+def augment_config(overrides: dict[str, object]) -> AugmentConfig:
+    """:class:`AugmentConfig` with ``overrides`` (e.g. a recipe's ``augment`` dict, JSON
+    lists for the tuples) applied; ValueError names the first key or value that cannot work."""
+    defaults = AugmentConfig()
+    checked: dict[str, object] = {}
+    for key, value in overrides.items():
+        if key not in AugmentConfig.__dataclass_fields__:
+            raise ValueError(f"augment.{key}: not an augmentation setting "
+                             f"(known: {', '.join(f.name for f in fields(AugmentConfig))})")
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            ok = (isinstance(value, (list, tuple)) and len(value) == len(default)
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+            if ok and key.endswith("_range"):
+                ok = value[0] <= value[1]
+            if ok and key == "noise_weights":
+                ok = min(value) >= 0 and sum(value) > 0
+            if not ok:
+                raise ValueError(f"augment.{key}={value!r}: expected {len(default)} numbers"
+                                 + (", low <= high" if key.endswith("_range") else "")
+                                 + (", none negative, some positive" if key == "noise_weights" else ""))
+            value = tuple(float(v) for v in value)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+            if ok and key.startswith("p_"):
+                ok = value <= 1
+            if not ok:
+                raise ValueError(f"augment.{key}={value!r}: expected "
+                                 + ("a probability in [0, 1]" if key.startswith("p_") else "a number >= 0"))
+            value = float(value)
+        checked[key] = value
+    if "speed_range" in checked and checked["speed_range"][0] <= 0:  # type: ignore[index]
+        raise ValueError(f"augment.speed_range={overrides['speed_range']!r}: speeds must be > 0")
+    return replace(defaults, **checked)  # type: ignore[arg-type]
+
+
 class Augmenter:
     """Random augmentation pipeline: speed -> reverb -> pad -> noise -> band
     limit -> codec/clipping -> gain.

@@ -117,6 +117,9 @@ def training_section(run: str | Path, step: int) -> str:
         encoder += (f" On {r['chunk_attention_prob']:.0%} of steps attention stayed within chunks of"
                     f" {shortest}-{longest} s (no look-ahead past the chunk, {left} s of left context),"
                     " so the model does not lean on context a streaming window cuts off.")
+    if r.get("augment"):
+        changed = ", ".join(f"`{k}` {v}" for k, v in sorted(r["augment"].items()))
+        encoder += f" Waveform augmentation changed from its defaults: {changed}."
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
               f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
               f"of audio per batch (length-bucketed), {precision}, gradient clipping {r['grad_clip']}.{encoder}")

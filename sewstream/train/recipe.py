@@ -25,6 +25,7 @@ from typing import Any
 
 from sewstream.model import SEWConfig
 
+from .augment import augment_config
 from .vocab import VOCAB
 
 DEFAULT_ARCHITECTURE: dict[str, Any] = dict(
@@ -78,6 +79,9 @@ class Recipe:
     # a default streaming window gives (right_context_s to chunk_s + right_context_s)
     chunk_attention_prob: float = 0.0
     chunk_attention_s: tuple[float, float, float] = (0.6, 2.6, 1.6)
+    # waveform augmentation: overrides of AugmentConfig's fields, e.g. {"speed_range": [0.8, 1.2]}
+    # (empty: its defaults, tuned for moving TTS audio towards real recordings)
+    augment: dict[str, Any] = field(default_factory=dict)
     # bookkeeping
     eval_every: int = 500
     eval_utterances: int = 200
@@ -108,6 +112,10 @@ class Recipe:
                 or not all(isinstance(v, (int, float)) and v >= 0 for v in shape) or not 0 < shape[0] <= shape[1]):
             raise ValueError(f"chunk_attention_s={shape!r}: expected [shortest chunk, longest chunk, left] "
                              "seconds, 0 < shortest <= longest, left >= 0")
+
+        if not isinstance(self.augment, dict):
+            raise ValueError(f"augment={self.augment!r}: expected a mapping of augmentation settings")
+        augment_config(self.augment)
 
     def model_config(self) -> SEWConfig:
         return SEWConfig(**self.architecture)

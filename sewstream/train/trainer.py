@@ -27,7 +27,7 @@ from sewstream.model.transformer import ChunkAttention
 from sewstream.text import CTCTokenizer, FeatureExtractor
 from sewstream.text.metrics import ErrorRate, cer, wer
 
-from .augment import Augmenter, active_power, apply_gain
+from .augment import Augmenter, active_power, apply_gain, augment_config
 from .batches import SAMPLE_RATE, Batcher, Prefetcher, Utterances
 from .curves import read_log
 from .recipe import Recipe
@@ -218,7 +218,7 @@ class Trainer:
         # babble noise made of other (deterministically chosen) corpus utterances
         pool_rng = np.random.default_rng(recipe.seed)
         pool = [train.audio(int(i)) for i in pool_rng.choice(len(train), min(100, len(train)), replace=False)]
-        self.augmenter = Augmenter(seed=recipe.seed, babble_pool=pool)
+        self.augmenter = Augmenter(seed=recipe.seed, config=augment_config(recipe.augment), babble_pool=pool)
         self._resume()
         self.model.backbone.encoder.active_layers = active_layers(recipe, self.step)
 

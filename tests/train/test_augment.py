@@ -1,12 +1,16 @@
 """Augmentation: lengths, SNR, determinism, output range."""
 
+import re
+
 import numpy as np
 import pytest
 
 from sewstream.train.augment import (
+    AugmentConfig,
     Augmenter,
     active_power,
     add_noise,
+    augment_config,
     babble_noise,
     band_limit,
     colored_noise,
@@ -152,6 +156,33 @@ def test_augmenter_output_is_finite_in_range_and_length_only_changes_by_speed():
 def test_augmenter_rejects_unknown_settings():
     with pytest.raises(TypeError):
         Augmenter(0, p_nonsense=1.0)
+
+
+def test_augment_config_applies_json_overrides_and_keeps_the_other_defaults():
+    config = augment_config({"speed_range": [0.8, 1.2], "p_speed": 1, "noise_weights": [0, 1, 0, 0]})
+    assert config.speed_range == (0.8, 1.2) and config.p_speed == 1.0
+    assert config.noise_weights == (0.0, 1.0, 0.0, 0.0)
+    assert config.p_reverb == AugmentConfig().p_reverb
+    assert augment_config({}) == AugmentConfig()
+    # the overrides reach the pipeline: every utterance is sped up by 20-25%
+    fast = Augmenter(0, config=augment_config({"p_speed": 1, "speed_range": [1.2, 1.25], "p_pad": 0}))
+    x = fake_speech()
+    assert all(len(x) / 1.25 - 2 <= len(fast(x)) <= len(x) / 1.2 + 2 for _ in range(5))
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"p_nonsense": 1.0}, "augment.p_nonsense: not an augmentation setting"),
+    ({"p_speed": 1.5}, "augment.p_speed=1.5: expected a probability in [0, 1]"),
+    ({"p_noise": True}, "augment.p_noise=True"),
+    ({"pad_max_s": -1}, "augment.pad_max_s=-1: expected a number >= 0"),
+    ({"speed_range": [1.2, 0.8]}, "augment.speed_range=[1.2, 0.8]: expected 2 numbers, low <= high"),
+    ({"speed_range": [0, 1.1]}, "speeds must be > 0"),
+    ({"snr_db_range": 10}, "augment.snr_db_range=10"),
+    ({"noise_weights": [0, 0, 0, 0]}, "none negative, some positive"),
+])
+def test_augment_config_names_the_bad_key_and_value(overrides, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        augment_config(overrides)
 
 
 def test_empty_and_silent_input():

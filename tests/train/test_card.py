@@ -44,6 +44,16 @@ def test_chunk_attention_is_stated_when_it_was_on(corpus, tmp_path):
     run(corpus, tmp_path / "chunked", r, 1)
     assert "On 50% of steps attention stayed within chunks of 0.6-2.6 s" in training_section(tmp_path / "chunked", 1)
 
+    assert "Waveform augmentation changed" not in training_section(tmp_path / "plain", 1)
+
+
+def test_changed_augmentation_settings_are_stated(corpus, tmp_path):
+    r = recipe(corpus)
+    r.augment = {"speed_range": [0.8, 1.2], "p_speed": 0.9}
+    run(corpus, tmp_path / "run", r, 1)
+    assert ("Waveform augmentation changed from its defaults: `p_speed` 0.9, `speed_range` [0.8, 1.2]."
+            in training_section(tmp_path / "run", 1))
+
 
 def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_path):
     first = run(corpus, tmp_path / "first", recipe(corpus), 4)

@@ -60,7 +60,10 @@ def test_init_from_a_directory_without_a_model_is_a_clear_error(corpus, tmp_path
 def test_a_bad_recipe_value_is_named_before_anything_runs(corpus, tmp_path):
     for item, named in (("chunk_attention_prob=2", "chunk_attention_prob=2"),
                         ('chunk_attention_prob="half"', "chunk_attention_prob='half'"),
-                        ("chunk_attention_s=[2.6,0.6,1.6]", "chunk_attention_s=[2.6, 0.6, 1.6]")):
+                        ("chunk_attention_s=[2.6,0.6,1.6]", "chunk_attention_s=[2.6, 0.6, 1.6]"),
+                        ('augment={"speed_rang": [0.8, 1.2]}', "augment.speed_rang: not an augmentation setting"),
+                        ('augment={"p_reverb": 2}', "augment.p_reverb=2: expected a probability"),
+                        ("augment=[0.8,1.2]", "augment=[0.8, 1.2]: expected a mapping")):
         done = train("--run", tmp_path / "run", "--corpus", corpus, "--set", item, "--steps", 0)
         assert done.returncode == 2, done.stderr
         assert named in done.stderr and "Traceback" not in done.stderr

@@ -260,3 +260,14 @@ def test_describe_fresh_names_the_layers_a_warm_start_left_and_whether_they_are_
     with_head = describe_fresh(names + ["lm_head.bias"], 12)
     assert "1 other tensors it lacks keep their init (e.g. 'lm_head.bias')" in with_head
     assert describe_fresh([], 10) == "every tensor loaded"
+
+
+def test_the_recipes_augment_settings_reach_the_augmenter_and_the_saved_recipe(corpus, tmp_path):
+    r = recipe(corpus)
+    r.augment = {"speed_range": [0.8, 1.2], "p_reverb": 0.5}
+    t = Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), [], log=lambda _: None)
+    assert t.augmenter.config.speed_range == (0.8, 1.2) and t.augmenter.config.p_reverb == 0.5
+    saved = Recipe.from_dict(json.loads((tmp_path / "run" / "recipe.json").read_text()))
+    assert saved.augment == {"speed_range": [0.8, 1.2], "p_reverb": 0.5}
+    assert Trainer(recipe(corpus), tmp_path / "plain", CorpusReader(corpus, "train"), [],
+                   log=lambda _: None).augmenter.config.speed_range == (0.9, 1.1)
