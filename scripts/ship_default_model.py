@@ -10,7 +10,7 @@ preprocessor config + lm.arpa.gz (a word bigram from the training text, or --lm'
 model card) into sewstream/assets/default-model/, after evaluating it offline (greedy and
 with the LM) and streaming on the held-out synthetic voices and on every real set. Fails if
 the package would exceed 30 MB. ``--average-with DIR`` ships the mean of the run's best weights
-and DIR's (two stages of one lineage), and the card says so.
+and DIR's (two stages of one lineage; repeated, the uniform mean of all), and the card says so.
 """
 
 from __future__ import annotations
@@ -114,17 +114,29 @@ MEAN_LEAD = "**The shipped weights are the element-wise mean** of this run's at 
 AVERAGED = re.compile(re.escape(MEAN_LEAD) + r" \d+ and those of the package then at [^\n]*?\(([^()]*) above\)")
 
 
-def averaged_with(other: Path, step: int) -> str:
-    """The card's words on a shipped mean of this run's weights and ``other``'s (which stage of
-    the history above ``other`` is, counted from its own card)."""
-    card = other / "README.md"
-    text = card.read_text() if card.is_file() else ""
-    stages = len(earlier_stages(earlier_history(text)))
-    which = f"stage {stages} above" if stages else "a model whose card does not say how it was trained"
-    if stages and (mean := AVERAGED.search(text)):  # the package was itself a mean: say of what
-        which = f"itself the mean of stage {stages} and {mean.group(1).removeprefix('itself ')} above"
+def averaged_with(others: list[Path], step: int) -> str:
+    """The card's words on a shipped mean of this run's weights and ``others``' (the first the
+    package then; which stage of the history above it is, counted from its own card; the rest
+    named by their run's step when they are a run's best, else by their own card)."""
+    def stage_of(path: Path) -> str:
+        card = path / "README.md"
+        text = card.read_text() if card.is_file() else ""
+        stages = len(earlier_stages(earlier_history(text)))
+        which = f"stage {stages} above" if stages else "a model whose card does not say how it was trained"
+        if stages and (mean := AVERAGED.search(text)):  # the package was itself a mean: say of what
+            which = f"itself the mean of stage {stages} and {mean.group(1).removeprefix('itself ')} above"
+        return which
+
+    def named(path: Path) -> str:
+        if (path / "eval.json").is_file():  # a run's best: its step says which weights
+            return f"step {json.loads((path / 'eval.json').read_text())['step']} of the run at {path_md(path.parent)}"
+        return f"{path_md(path)} ({stage_of(path)})"
+
+    first, *more = others
+    also = f" and of {', '.join(named(p) for p in more)}" if more else ""
     return (f"\n\n{MEAN_LEAD} {step} and those of the "
-            f"package then at {path_md(other)} ({which}), each as stored in float16, averaged in float32: "
+            f"package then at {path_md(first)} ({stage_of(first)}){also}, each as stored in float16, averaged "
+            f"{'uniformly ' if more else ''}in float32: "
             "points of one lineage, so one loss basin (the README's \"The embedded default model\" says how "
             "it was chosen).")
 
@@ -154,9 +166,10 @@ def main() -> int:
     ap.add_argument("--lm", default=None, metavar="ARPA",
                     help="ship this word LM (ARPA, .gz ok) instead of building one from a corpus, e.g. the "
                          "shipped model's lm.arpa.gz when the corpora that made it are not on this machine")
-    ap.add_argument("--average-with", default=None, metavar="DIR",
+    ap.add_argument("--average-with", action="append", default=[], metavar="DIR",
                     help="ship the mean of the run's best weights and this checkpoint's (same architecture; "
-                         "e.g. the shipped model, an earlier stage of the same lineage)")
+                         "e.g. the shipped model, an earlier stage of the same lineage); repeat it for a "
+                         "uniform mean of several (the first is described as the package then)")
     args = ap.parse_args()
     if args.lm and args.corpus:
         ap.error("--lm and --corpus both choose the word LM: give one of them")
@@ -176,10 +189,10 @@ def main() -> int:
     model = load_model(best)
     if args.average_with:
         try:
-            average_into(model, load_model(args.average_with))
+            average_into(model, *(load_model(d) for d in args.average_with))
         except (AveragingError, ModelLoadError) as e:
             ap.error(f"--average-with: {e}")
-        training += averaged_with(Path(args.average_with), step_info["step"])
+        training += averaged_with([Path(d) for d in args.average_with], step_info["step"])
     export(model, staging, dtype=torch.float16)
     size_mb = sum(p.stat().st_size for p in staging.iterdir()) / 2**20
     if size_mb > LIMIT_MB:

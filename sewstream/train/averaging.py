@@ -1,4 +1,4 @@
-"""Weight averaging of two checkpoints of one lineage (a model and a warm-started descendant).
+"""Weight averaging of checkpoints of one lineage (a model and its warm-started descendants).
 
 Two points of one training lineage lie in one loss basin, so their element-wise mean is a
 model too, often better than either (Izmailov et al. 2018, "Averaging Weights Leads to Wider
@@ -12,24 +12,31 @@ import torch
 
 
 class AveragingError(ValueError):
-    """The two models cannot be averaged (different tensors or shapes)."""
+    """The models cannot be averaged (different tensors or shapes)."""
 
 
-def average_into(model: torch.nn.Module, other: torch.nn.Module, *, stored: torch.dtype = torch.float16) -> int:
-    """Set ``model``'s floating-point weights to the mean of its own and ``other``'s, each first
-    rounded to ``stored`` (the package precision); returns how many tensors were averaged."""
-    mine, theirs = model.state_dict(), other.state_dict()
-    if mine.keys() != theirs.keys():
-        odd = sorted(set(mine) ^ set(theirs))
-        raise AveragingError(f"the models differ in {len(odd)} tensors, e.g. {odd[0]}")
-    for name, tensor in mine.items():
-        if tensor.shape != theirs[name].shape:
-            raise AveragingError(f"{name}: shape {tuple(tensor.shape)} vs {tuple(theirs[name].shape)}")
+def average_into(model: torch.nn.Module, *others: torch.nn.Module, stored: torch.dtype = torch.float16) -> int:
+    """Set ``model``'s floating-point weights to the uniform mean of its own and ``others``',
+    each first rounded to ``stored`` (the package precision); returns how many tensors were
+    averaged. More than two points of one lineage make a "model soup" (Wortsman et al. 2022)."""
+    if not others:
+        raise AveragingError("nothing to average with")
+    mine = model.state_dict()
+    theirs = [other.state_dict() for other in others]
+    for state in theirs:
+        if mine.keys() != state.keys():
+            odd = sorted(set(mine) ^ set(state))
+            raise AveragingError(f"the models differ in {len(odd)} tensors, e.g. {odd[0]}")
+        for name, tensor in mine.items():
+            if tensor.shape != state[name].shape:
+                raise AveragingError(f"{name}: shape {tuple(tensor.shape)} vs {tuple(state[name].shape)}")
     averaged = 0
     with torch.no_grad():
         for name, tensor in mine.items():
             if tensor.is_floating_point():
-                a, b = tensor.to(stored).float(), theirs[name].to(stored).float()
-                tensor.copy_((a + b) / 2)
+                total = tensor.to(stored).float()
+                for state in theirs:
+                    total = total + state[name].to(stored).float()
+                tensor.copy_(total / (1 + len(theirs)))
                 averaged += 1
     return averaged

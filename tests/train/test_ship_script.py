@@ -58,7 +58,8 @@ def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
     # with a model of the same lineage (here: itself) the mean is taken in float32 from float16
     shipped = script("ship_default_model.py", "--run", run, "--dest", tmp_path / "out", "--synthetic", clips,
                      "--real", clips, "--pocketsphinx", tmp_path / "none.json", "--lm",
-                     Path(DEFAULT_MODEL_DIR) / "lm.arpa.gz", "--average-with", DEFAULT_MODEL_DIR)
+                     Path(DEFAULT_MODEL_DIR) / "lm.arpa.gz", "--average-with", DEFAULT_MODEL_DIR,
+                     "--average-with", run / "best")  # and a soup: a third copy, named by its run's step
     assert shipped.returncode == 0, shipped.stderr
     mean, source = load_model(tmp_path / "out").state_dict(), load_model(DEFAULT_MODEL_DIR).state_dict()
     for name, tensor in source.items():
@@ -68,3 +69,5 @@ def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
     assert "**The shipped weights are the element-wise mean** of this run's at step 0" in card
     # the package it averaged with is the stage before, or a mean of it and an earlier one (its card says)
     assert f"(stage {stages - 1} above)" in card or f"(itself the mean of stage {stages - 1} and " in card
+    assert f"and of step 0 of the run at `{run}` (on the training machine, not shipped), each as " in card
+    assert "averaged uniformly in float32" in card
