@@ -112,7 +112,6 @@ class Recipe:
                 or not all(isinstance(v, (int, float)) and v >= 0 for v in shape) or not 0 < shape[0] <= shape[1]):
             raise ValueError(f"chunk_attention_s={shape!r}: expected [shortest chunk, longest chunk, left] "
                              "seconds, 0 < shortest <= longest, left >= 0")
-
         if not isinstance(self.augment, dict):
             raise ValueError(f"augment={self.augment!r}: expected a mapping of augmentation settings")
         augment_config(self.augment)
