@@ -129,7 +129,13 @@ def averaged_with(others: list[Path], step: int) -> str:
 
     def named(path: Path) -> str:
         if (path / "eval.json").is_file():  # a run's best: its step says which weights
-            return f"step {json.loads((path / 'eval.json').read_text())['step']} of the run at {path_md(path.parent)}"
+            step = json.loads((path / "eval.json").read_text())["step"]
+            recipe = path.parent / "recipe.json"
+            if recipe.is_file():  # the run is not shipped: its card is this sentence, so say how it trained
+                r = json.loads(recipe.read_text())
+                return (f"step {step} of a {r['total_steps']}-step run (lr {r['lr']:g}, seed {r['seed']}) "
+                        f"at {path_md(path.parent)}")
+            return f"step {step} of the run at {path_md(path.parent)}"
         return f"{path_md(path)} ({stage_of(path)})"
 
     first, *more = others

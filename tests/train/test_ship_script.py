@@ -69,5 +69,7 @@ def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
     assert "**The shipped weights are the element-wise mean** of this run's at step 0" in card
     # the package it averaged with is the stage before, or a mean of it and an earlier one (its card says)
     assert f"(stage {stages - 1} above)" in card or f"(itself the mean of stage {stages - 1} and " in card
-    assert f"and of step 0 of the run at `{run}` (on the training machine, not shipped), each as " in card
+    recipe = json.loads((run / "recipe.json").read_text())  # a run's best: its step and how it trained
+    assert (f"and of step 0 of a {recipe['total_steps']}-step run (lr {recipe['lr']:g}, seed {recipe['seed']}) "
+            f"at `{run}` (on the training machine, not shipped), each as ") in card
     assert "averaged uniformly in float32" in card
