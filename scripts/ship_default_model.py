@@ -38,6 +38,7 @@ from sewstream.train.card import (
     earlier_stages,
     held_out_voices,
     path_md,
+    recipe_at,
     training_section,
 )
 from sewstream.train.lm import write_corpus_lm
@@ -130,9 +131,8 @@ def averaged_with(others: list[Path], step: int) -> str:
     def named(path: Path) -> str:
         if (path / "eval.json").is_file():  # a run's best: its step says which weights
             step = json.loads((path / "eval.json").read_text())["step"]
-            recipe = path.parent / "recipe.json"
-            if recipe.is_file():  # the run is not shipped: its card is this sentence, so say how it trained
-                r = json.loads(recipe.read_text())
+            if (path.parent / "recipe.json").is_file():  # the run is not shipped: this sentence is its card
+                r, _ = recipe_at(path.parent, step)
                 return (f"step {step} of a {r['total_steps']}-step run (lr {r['lr']:g}, seed {r['seed']}) "
                         f"at {path_md(path.parent)}")
             return f"step {step} of the run at {path_md(path.parent)}"

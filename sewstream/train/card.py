@@ -33,7 +33,9 @@ def path_md(path: str | Path) -> str:
     return f"`{path}` (on the training machine, not shipped)"
 
 
-def _recipe_at(run: Path, step: int) -> tuple[dict, list[dict]]:
+def recipe_at(run: Path, step: int) -> tuple[dict, list[dict]]:
+    """The recipe that made ``run``'s weights at ``step`` (revisions recorded later undone) and the
+    revisions before that step."""
     recipe = json.loads((run / "recipe.json").read_text())
     revisions = read_records(run / "log.jsonl", "revision")
     for r in reversed(revisions):  # a run may have gone on, with a new schedule, past the shipped step
@@ -101,7 +103,7 @@ def held_out_voices(corpus: str | Path) -> list[str]:
 def training_section(run: str | Path, step: int) -> str:
     """Markdown for the card's "## Recipe" section (without the heading) of ``run`` at ``step``."""
     run = Path(run)
-    r, revisions = _recipe_at(run, step)
+    r, revisions = recipe_at(run, step)
     losses, evals = read_log(run / "log.jsonl")
     evals = {s: e for s, e in evals.items() if s <= step}
     upto = [r for s, r in losses.items() if s <= step]
