@@ -3,10 +3,12 @@
 
     python scripts/bench_model.py                 # sew-tiny and sew-d-tiny shapes, 1/10/30 s, batch 1/8
     python scripts/bench_model.py --quick         # fewer repeats
+    python scripts/bench_model.py --device cuda   # on a GPU (a lent device machine)
 
 Both models are built from one random checkpoint saved by transformers; every row checks
 that the outputs agree (max abs diff) before timing. CPU, float32, inference mode, the
-same thread count for both; the median of several runs after a warm-up.
+same thread count for both; the median of several runs after a warm-up (on a GPU, each run
+ends with a synchronize, so the kernels are timed, not their launch).
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ SHAPES = {
 }
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (allocator, oneDNN primitive caches)
+def median_time(fn, repeats: int, device: torch.device) -> float:
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    fn()  # warm-up (allocator, oneDNN primitive caches, cuDNN algorithm choice)
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -50,14 +58,17 @@ def main() -> int:
     ap.add_argument("--shapes", nargs="*", default=list(SHAPES))
     ap.add_argument("--seconds", nargs="*", type=float, default=[1, 10, 30])
     ap.add_argument("--batches", nargs="*", type=int, default=[1, 8])
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = ap.parse_args()
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     import transformers
 
     from sewstream.model import load_model
 
     repeats = 3 if args.quick else 7
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads, float32, "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{args.threads} threads"
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {where}, float32, "
           f"median of {repeats}")
     header = f"{'model':<12} {'audio':>6} {'batch':>5} {'transformers':>13} {'sewstream':>10} {'speed-up':>9} " \
              f"{'x realtime':>11} {'max |diff|':>11}"
@@ -71,16 +82,17 @@ def main() -> int:
         ref = getattr(transformers, f"{prefix}ForCTC")(config).eval()
         with tempfile.TemporaryDirectory() as tmp:
             ref.save_pretrained(tmp)
-            ours = load_model(tmp)
+            ours = load_model(tmp, device=str(device))
+        ref.to(device)
         for seconds in args.seconds:
             for batch in args.batches:
                 if seconds * batch > 120 and args.quick:
                     continue
-                x = torch.randn(batch, int(seconds * 16000))
+                x = torch.randn(batch, int(seconds * 16000), device=device)
                 with torch.inference_mode():
                     diff = (ref(x).logits - ours(x).logits).abs().max().item()
-                    t_ref = median_time(lambda: ref(x), repeats)
-                    t_ours = median_time(lambda: ours(x), repeats)
+                    t_ref = median_time(lambda: ref(x), repeats, device)
+                    t_ours = median_time(lambda: ours(x), repeats, device)
                 ratios.append(t_ref / t_ours)
                 print(f"{name:<12} {seconds:>5.0f}s {batch:>5} {1000 * t_ref:>11.1f}ms {1000 * t_ours:>8.1f}ms "
                       f"{t_ref / t_ours:>8.2f}x {seconds * batch / t_ours:>10.1f}x {diff:>11.2e}", flush=True)

@@ -24,6 +24,7 @@ PYTHON=${PYTHON:-python3}
 BUNDLE=${BUNDLE:-.device}
 WORK=${WORK:-/tmp/sewstream-device}
 OUT=${OUT:-$WORK/out}
+WORKERS=${WORKERS:-}  # batch-building processes (default: the trainer's, one per core less one on a GPU)
 # recipe for the GPU: 4x the CPU batch (the GPU is idle at 40 s), the warm-start lr
 SETS=${SETS:---set batch_seconds=160 --set lr=0.0005 --set checkpoint_every_s=60}
 say() { echo "[$(date +%T)] $*"; }
@@ -66,7 +67,7 @@ say "probe: steps per second on $DEVICE"
 rm -rf "$WORK/probe"
 # shellcheck disable=SC2086
 "$PYTHON" scripts/train_default_model.py --run "$WORK/probe" --corpus "$WORK/corpus" --device "$DEVICE" \
-  --init-from sewstream/assets/default-model $SETS --set log_every=10 --set eval_every=100000 --steps 40 \
+  ${WORKERS:+--workers "$WORKERS"} --init-from sewstream/assets/default-model $SETS --set log_every=10 --set eval_every=100000 --steps 40 \
   >"$WORK/probe.log" 2>&1 || { cat "$WORK/probe.log"; exit 1; }
 STEPS=$("$PYTHON" -c "
 import json
@@ -75,8 +76,15 @@ rate = (rows[-1]['step'] - rows[0]['step']) / (rows[-1]['time'] - rows[0]['time'
 print(int(rate * 60 * $TRAIN_MIN * 0.85))")  # 15% for evals, saves and start-up
 tail -3 "$WORK/probe.log"
 
+if [ "${DEVICE%%:*}" = cuda ]; then  # the GPU idles while the corpus grows: measure the model there meanwhile
+  say "background: forward speed and parity, ours vs transformers, on $DEVICE -> bench_cuda.txt"
+  timeout 150 "$PYTHON" scripts/bench_model.py --device "$DEVICE" --quick >"$OUT/bench_cuda.txt" 2>&1 &
+  bench=$!
+fi
 say "corpus, $SYNTH_MIN min more"
 corpus "$SYNTH_MIN"
+# its pid only: a bare `wait` also waits for the `tee` of the log above, which never ends
+[ -z "${bench:-}" ] || wait "$bench" || true  # the benchmark is a side measurement: its failure is in bench_cuda.txt
 "$PYTHON" -c "
 from sewstream.train.corpus import CorpusReader
 for s in ('train', 'test'): print(s, CorpusReader('$WORK/corpus', s).summary())"
@@ -84,7 +92,7 @@ for s in ('train', 'test'): print(s, CorpusReader('$WORK/corpus', s).summary())"
 say "training: $STEPS steps (~$TRAIN_MIN min)"
 # shellcheck disable=SC2086
 "$PYTHON" scripts/train_default_model.py --run "$WORK/run" --corpus "$WORK/corpus" --device "$DEVICE" \
-  --init-from sewstream/assets/default-model $SETS --set total_steps="$STEPS" \
+  ${WORKERS:+--workers "$WORKERS"} --init-from sewstream/assets/default-model $SETS --set total_steps="$STEPS" \
   --set eval_every=$(( (STEPS + 3) / 4 )) --minutes "$(awk "BEGIN {print $TRAIN_MIN + 0.5}")" || say "training stopped early"
 
 say "packing the run"
