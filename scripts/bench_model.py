@@ -61,6 +61,12 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = ap.parse_args()
     device = torch.device(args.device)
+    if device.type == "cuda":
+        # strict float32 on both sides: PyTorch runs cuDNN convolutions in TF32 (10-bit mantissa)
+        # by default, which alone put transformers' conv outputs 2-4e-4 from ours (our layer-norm
+        # stack's convs are fp32 matmuls) on an H200; matmuls are fp32 by default already.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     torch.set_num_threads(args.threads)
     import transformers
 

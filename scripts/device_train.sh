@@ -11,7 +11,8 @@
 # of corpus synthesis on every core, then TRAIN_MIN of training warm-started from the shipped
 # model (~9 minutes in all). The cosine schedule must end inside TRAIN_MIN, so a 40-step probe
 # measures steps/s first; it runs after the first slice of synthesis, so a broken GPU path
-# fails within ~2 minutes, leaving device time to fix it and call again.
+# fails within ~2 minutes, leaving device time to fix it and call again. STEPS=N skips the
+# probe (a rate known from an earlier call); BENCH=0 skips the GPU forward benchmark.
 # Everything that comes back is under $OUT (at most 8 files of 16 MiB): the run's log,
 # recipe and its best/ checkpoint (float32; the latest weights if no eval finished), as a
 # tar split into 15 MB parts: the run directory minus last.pt, ready for ship_default_model.py.
@@ -62,6 +63,7 @@ corpus() {  # resumable: each call continues the same corpus for $1 more minutes
 say "corpus, first $PROBE_SYNTH_MIN min on $(nproc) cores (the test split, some training data)"
 corpus "$PROBE_SYNTH_MIN"
 
+if [ -z "${STEPS:-}" ]; then  # STEPS=N: the rate is known from an earlier call; no probe
 # the GPU path fails here, within ~2 minutes, if it fails at all
 say "probe: steps per second on $DEVICE"
 rm -rf "$WORK/probe"
@@ -72,11 +74,13 @@ rm -rf "$WORK/probe"
 STEPS=$("$PYTHON" -c "
 import json
 rows = [json.loads(l) for l in open('$WORK/probe/log.jsonl') if '\"loss\"' in l]
-rate = (rows[-1]['step'] - rows[0]['step']) / (rows[-1]['time'] - rows[0]['time'])
+a, b = rows[-2], rows[-1]  # the steady state: the first rows wait for 15 workers' first batches
+rate = (b['step'] - a['step']) / (b['time'] - a['time'])
 print(int(rate * 60 * $TRAIN_MIN * 0.85))")  # 15% for evals, saves and start-up
 tail -3 "$WORK/probe.log"
+fi
 
-if [ "${DEVICE%%:*}" = cuda ]; then  # the GPU idles while the corpus grows: measure the model there meanwhile
+if [ "${DEVICE%%:*}" = cuda ] && [ "${BENCH:-1}" = 1 ]; then  # the GPU idles while the corpus grows: measure the model there meanwhile
   say "background: forward speed and parity, ours vs transformers, on $DEVICE -> bench_cuda.txt"
   timeout 150 "$PYTHON" scripts/bench_model.py --device "$DEVICE" --quick >"$OUT/bench_cuda.txt" 2>&1 &
   bench=$!
