@@ -16,7 +16,9 @@ Layout of .device/ (git-ignored):
 
     tts.tar.xz            bin/ (wrappers setting LD_LIBRARY_PATH / ESPEAK_DATA_PATH for the
                           engine alone, never for Python), libexec/, lib/, espeak-ng-data/,
-                          festival/ (its library dir, minus the held-out test-only voice)
+                          festival/ (its library dir, minus the held-out test-only voice);
+                          for a corpus that weights them (corpus6's mix): mbrola/ (the
+                          --mbrola-voices databases) and pico/lang/ (its training language)
     corpus/config.json    the corpus's seed, weights and voice list
     corpus/sentences.json.xz
     wheels/*.whl          soundfile, soxr, cffi, pycparser for the machine's Python (3.12)
@@ -38,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
+from sewstream.train import tts  # noqa: E402
 from sewstream.train.corpus import load_frozen_config, load_frozen_pool, trim_pool  # noqa: E402
-from sewstream.train.tts import DEFAULT_ENGINES as ENGINES  # noqa: E402
 
 LIMIT = 64 * 2**20  # what one device call carries: working tree + carried paths
 # Present on any glibc Linux with a C++ runtime (and newer there): never shadowed.
@@ -49,6 +51,10 @@ ESPEAK_DATA = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
 ESPEAK_KEEP = ("en_dict", "phondata", "phonindex", "phontab", "intonations", "voices", "lang")
 FESTIVAL_LIB = Path("/usr/share/festival")
 FESTIVAL_SKIP = ("voices/english/ked_diphone",)  # a held-out test voice: never trained on
+PICO_LANG = Path("/usr/share/pico/lang")
+# ~6 MB each after xz: all 19 training databases (~200 MB) cannot travel; the corpus skips the
+# utterances of voices that are not there. Two native US voices, one female and one male.
+MBROLA_DEFAULT = ("us1", "us2")
 # The machine's Python (KINDS.md: 3.12, manylinux x86-64) lacks these; the rest is there.
 WHEELS = ("soundfile==0.14.0", "soxr==1.1.0", "cffi==2.1.1", "pycparser==3.12")
 
@@ -81,26 +87,59 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -
     tar.addfile(info, io.BytesIO(data))
 
 
-def pack_tts(dest: Path, level: int = 9) -> None:
-    """Write tts.tar.xz with all three engines (each is required)."""
-    missing = [e for e in ENGINES if shutil.which(e) is None]
-    if missing:
-        raise SystemExit(f"engines not installed here: {', '.join(missing)} "
-                         "(apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts)")
+def pack_tts(dest: Path, level: int = 9, engines: tuple[str, ...] = tts.DEFAULT_ENGINES,
+             mbrola_voices: tuple[str, ...] = (), pico_languages: tuple[str, ...] = ()) -> None:
+    """Write tts.tar.xz with ``engines`` (each is required; mbrola runs through espeak-ng)."""
+    for engine in engines:  # each one is required
+        try:
+            tts.require_engine(engine)
+        except tts.TTSUnavailable as e:
+            raise SystemExit(f"cannot pack: {e}") from None
     libs: dict[str, Path] = {}
     with tarfile.open(dest, "w:xz", preset=level) as tar:
-        for name in ENGINES:
+        for engine in engines:
+            name = tts.PROGRAMS[engine]
             real = os.path.realpath(shutil.which(name))
+            if engine == "mbrola":
+                # unwrapped: espeak-ng's mbrowrap fails ("unable to get .wav header") when the
+                # process it starts is a shell that execs mbrola; mbrola needs only the C runtime
+                if shared_libs(real):
+                    raise SystemExit(f"{real} needs libraries beyond the C runtime: cannot run unwrapped")
+                tar.add(real, f"bin/{name}")
+                continue
             tar.add(real, f"libexec/{name}")
             extra = '--libdir "$here/festival" ' if name == "festival" else ""
             add_bytes(tar, f"bin/{name}", WRAPPER.format(name=name, extra=extra).encode(), 0o755)
             libs.update(shared_libs(real))
         for soname, path in sorted(libs.items()):
             tar.add(os.path.realpath(path), f"lib/{soname}")
-        for item in ESPEAK_KEEP:
+        for item in ESPEAK_KEEP + (("mbrola_ph",) if "mbrola" in engines else ()):
             tar.add(ESPEAK_DATA / item, f"espeak-ng-data/{item}")
         tar.add(FESTIVAL_LIB, "festival",
                 filter=lambda ti: None if any(ti.name.startswith(f"festival/{s}") for s in FESTIVAL_SKIP) else ti)
+        for db in sorted({tts.mbrola_database(v) for v in mbrola_voices}):
+            tar.add(tts.MBROLA_VOICE_ROOT / db, f"mbrola/{db}")
+        for lang in pico_languages:
+            for f in sorted(PICO_LANG.glob(f"{lang}_*")):
+                tar.add(f, f"pico/lang/{f.name}")
+
+
+def bundled_voices(config, mbrola: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Engines, mbrola voices and pico languages to pack for ``config``: the three free engines
+    always, mbrola and pico when the corpus weights them; never a held-out test voice."""
+    weighted = tuple(e for e in ("mbrola", "pico") if config.engine_weights.get(e, 0) > 0)
+    engines = tuple(tts.DEFAULT_ENGINES) + weighted
+    if "mbrola" not in engines:
+        mbrola = ()
+    for v in mbrola:
+        if f"mbrola:{v}" in config.test_voices:
+            raise SystemExit(f"--mbrola-voices: {v} is a held-out test voice of this corpus")
+        if v not in tts.mbrola_voices():
+            raise SystemExit(f"--mbrola-voices: {v} is not installed here (apt-get install "
+                             f"mbrola-{tts.mbrola_database(v)})")
+    pico = tuple(lang for lang in tts.PICO_LANGUAGES if f"pico:{lang}" not in config.test_voices) \
+        if "pico" in engines else ()
+    return engines, mbrola, pico
 
 
 def pack_corpus_seed(corpus: Path, dest: Path, utterances: int | None = None, margin: float = 1.3) -> None:
@@ -135,11 +174,14 @@ def fetch_wheels(dest: Path) -> None:
         raise SystemExit("pip download failed (needs the package registry): " + " ".join(WHEELS))
 
 
-def tree_bytes() -> int:
-    """Bytes of the working tree a device call sends: tracked plus untracked-not-ignored files."""
+def tree_bytes(leave_out: tuple[str, ...] = ()) -> int:
+    """Bytes of the working tree a device call sends: tracked plus untracked-not-ignored files,
+    minus the paths that will be moved aside for the call."""
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                          cwd=ROOT, capture_output=True, check=True).stdout
-    return sum((ROOT / p).stat().st_size for p in out.decode().split("\0") if p and (ROOT / p).is_file())
+    paths = [p for p in out.decode().split("\0") if p and (ROOT / p).is_file()]
+    return sum((ROOT / p).stat().st_size for p in paths
+               if not any(p == x or p.startswith(x.rstrip("/") + "/") for x in leave_out))
 
 
 def dir_bytes(path: Path) -> int:
@@ -152,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--utterances", type=int, default=None,
                     help="train utterances the sentence pool must cover (default: 1.3x the corpus's; "
                          "16 cores make ~25 000 in 3 minutes)")
+    ap.add_argument("--mbrola-voices", default=",".join(MBROLA_DEFAULT),
+                    help="mbrola training voices to pack when the corpus weights mbrola (~6 MB each)")
+    ap.add_argument("--leave-out", action="append", default=[], metavar="PATH",
+                    help="a tracked path training does not need (e.g. sewstream/assets/keyword-classifier), "
+                         "to move aside for the device call: not counted in the size check (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / ".device", help="bundle directory (git-ignored)")
     ap.add_argument("--no-wheels", action="store_true", help="skip the pip download (tests)")
     ap.add_argument("--level", type=int, default=9, choices=range(10), help="xz preset (0: fast, for tests)")
@@ -159,20 +206,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
-    print("packing TTS engines (xz, ~1 min) ...", flush=True)
-    pack_tts(args.out / "tts.tar.xz", args.level)
+    config, _ = load_frozen_config(args.corpus)
+    mbrola = tuple(v for v in args.mbrola_voices.split(",") if v)
+    engines, mbrola, pico = bundled_voices(config, mbrola)
+    print(f"packing TTS engines {', '.join(engines)}"
+          + (f" (mbrola {', '.join(mbrola)}; pico {', '.join(pico)})" if len(engines) > 3 else "")
+          + " (xz, ~1 min) ...", flush=True)
+    pack_tts(args.out / "tts.tar.xz", args.level, engines, mbrola, pico)
     pack_corpus_seed(args.corpus, args.out / "corpus", args.utterances)
     if not args.no_wheels:
         fetch_wheels(args.out / "wheels")
-    bundle, tree = dir_bytes(args.out), tree_bytes()
+    bundle, tree = dir_bytes(args.out), tree_bytes(tuple(args.leave_out))
     for f in sorted(args.out.rglob("*")):
         if f.is_file():
             print(f"  {f.relative_to(args.out)}  {f.stat().st_size / 1e6:.1f} MB")
     print(f"bundle {bundle / 1e6:.1f} MB + working tree {tree / 1e6:.1f} MB = {(bundle + tree) / 2**20:.1f} MiB "
           f"of the {LIMIT / 2**20:.0f} MiB a device call carries")
     if args.out.resolve().is_relative_to(ROOT) and bundle + tree > LIMIT:
-        print("too large for one device call: drop untracked files or shrink the bundle", file=sys.stderr)
+        print("too large for one device call: drop untracked files, --leave-out what training does not "
+              "need, or pack fewer --mbrola-voices", file=sys.stderr)
         return 1
+    if args.leave_out:
+        print("for the call, move aside (and back after): " + " ".join(args.leave_out))
     return 0
 
 

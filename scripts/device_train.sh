@@ -35,8 +35,12 @@ mkdir -p "$WORK/tts" "$WORK/corpus" "$OUT"
 exec > >(tee "$OUT/console.log") 2>&1
 say "unpacking TTS engines and wheels"
 tar -C "$WORK/tts" -xJf "$BUNDLE/tts.tar.xz"
-# tts.py lists festival voices in its standard library dir; link ours there only if absent
-[ -e /usr/share/festival ] || ln -s "$WORK/tts/festival" /usr/share/festival
+# tts.py lists festival voices in its standard library dir, espeak-ng and tts.py find mbrola
+# databases under /usr/share/mbrola, pico2wave its languages under /usr/share/pico/lang (built
+# in): link ours there, each only if the bundle has it and the machine does not
+for d in festival mbrola pico; do
+  [ -e "/usr/share/$d" ] || [ ! -d "$WORK/tts/$d" ] || ln -s "$WORK/tts/$d" "/usr/share/$d"
+done
 export PATH="$WORK/tts/bin:$PATH"
 if [ "${WHEELS:-1}" = 1 ] && [ -d "$BUNDLE/wheels" ]; then  # WHEELS=0: a local test on another Python
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" "$BUNDLE"/wheels/*.whl
@@ -46,19 +50,35 @@ else
 fi
 export PYTHONUNBUFFERED=1
 # fail fast (before minutes are spent) if an engine does not run from the bundle
-"$PYTHON" - <<'EOF'
+WORK="$WORK" "$PYTHON" - <<'EOF'
+import os
 from sewstream.train import tts
-for voice in (tts.Voice("espeak-ng", "en-us"), tts.Voice("flite", "slt"), tts.Voice("festival", "kal_diphone")):
-    audio = tts.synthesize(voice, "testing the engine")
+voices = [tts.Voice("espeak-ng", "en-us"), tts.Voice("flite", "slt"), tts.Voice("festival", "kal_diphone")]
+if os.path.exists(os.path.join(os.environ["WORK"], "tts", "mbrola")):
+    voices.append(tts.Voice("mbrola", tts.mbrola_voices()[0]))
+if os.path.exists(os.path.join(os.environ["WORK"], "tts", "pico")):
+    voices.append(tts.Voice("pico", "en-US"))
+for voice in voices:
+    for attempt in range(3):  # espeak-ng's pipe to mbrola fails now and then on a busy machine
+        try:
+            audio = tts.synthesize(voice, "testing the engine")
+            break
+        except tts.TTSError as e:
+            print(f"{voice.key}: {e}" + ("; trying again" if attempt < 2 else ""))
+    else:
+        raise SystemExit(f"{voice.key} does not run from the bundle")
     assert len(audio) > 8000, voice
     print(f"{voice.engine}: {len(audio) / 16000:.2f} s of audio")
 EOF
 nvidia-smi -L 2>/dev/null || true
 cp "$BUNDLE/corpus/config.json" "$WORK/corpus/"
 [ -f "$WORK/corpus/sentences.json.gz" ] || xz -dc "$BUNDLE/corpus/sentences.json.xz" | gzip -1 >"$WORK/corpus/sentences.json.gz"
+# the bundled corpus's own engine mix (the three free engines, or corpus6's five)
+WEIGHTS=$("$PYTHON" -c "import json; w = json.load(open('$BUNDLE/corpus/config.json'))['config']['engine_weights']
+print(','.join(f'{k}={v}' for k, v in w.items()))")
 corpus() {  # resumable: each call continues the same corpus for $1 more minutes
   "$PYTHON" scripts/build_corpus.py --out "$WORK/corpus" --hours 60 --test-utts 400 --seed 0 \
-    --workers "$(nproc)" --minutes "$1" --eval-dir /nonexistent >/dev/null
+    --engine-weights "$WEIGHTS" --workers "$(nproc)" --minutes "$1" --eval-dir /nonexistent >/dev/null
 }
 say "corpus, first $PROBE_SYNTH_MIN min on $(nproc) cores (the test split, some training data)"
 corpus "$PROBE_SYNTH_MIN"

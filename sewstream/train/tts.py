@@ -99,7 +99,8 @@ class Voice:
 # --------------------------------------------------------------------------
 # Engine discovery
 # --------------------------------------------------------------------------
-_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival", "mbrola": "mbrola",
+# The program each engine runs (mbrola is driven through espeak-ng, which runs `mbrola`).
+PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival", "mbrola": "mbrola",
              "pico": "pico2wave"}
 
 
@@ -107,12 +108,12 @@ def engine_available(engine: str) -> bool:
     """True if the engine's program is on PATH (mbrola also needs espeak-ng and a voice)."""
     if engine == "mbrola":
         return bool(shutil.which("espeak-ng") and shutil.which("mbrola") and mbrola_voices())
-    return shutil.which(_BINARIES[engine]) is not None
+    return shutil.which(PROGRAMS[engine]) is not None
 
 
 def require_engine(engine: str) -> None:
     """Raise :class:`TTSUnavailable` naming the Debian package(s) to install."""
-    if engine not in _BINARIES:
+    if engine not in PROGRAMS:
         raise ValueError(f"unknown TTS engine {engine!r}; expected one of {ENGINES}")
     if not engine_available(engine):
         raise TTSUnavailable(f"TTS engine {engine} is not installed: " f"apt-get install {_PACKAGES[engine]}")

@@ -80,3 +80,55 @@ def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
     lengths = dict(line.split() for line in ran.stdout.splitlines())
     assert set(lengths) == set(tts.DEFAULT_ENGINES) and all(int(n) > 8000 for n in lengths.values())
 
+
+
+def _bundle_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("device_bundle", ROOT / "scripts" / "device_bundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bundle_packs_mbrola_and_pico_only_for_a_corpus_that_weights_them():
+    bundle = _bundle_module()
+    free = CorpusConfig()
+    assert bundle.bundled_voices(free, ("us1",)) == (tuple(tts.DEFAULT_ENGINES), (), ())
+    five = CorpusConfig(engine_weights={"espeak-ng": 0.3, "flite": 0.25, "festival": 0.17, "mbrola": 0.16,
+                                        "pico": 0.12})
+    engines, mbrola, pico = bundle.bundled_voices(five, ())
+    assert engines == (*tts.DEFAULT_ENGINES, "mbrola", "pico") and mbrola == ()
+    assert pico == ("en-US",)  # en-GB is the corpus's held-out pico voice: never trained on
+    with pytest.raises(SystemExit, match="us3 is a held-out test voice"):
+        bundle.bundled_voices(five, ("us3",))
+
+
+def test_size_check_leaves_out_what_the_call_moves_aside():
+    bundle = _bundle_module()
+    classifier = ROOT / "sewstream" / "assets" / "keyword-classifier"
+    size = sum(f.stat().st_size for f in classifier.rglob("*") if f.is_file())
+    assert size > 0
+    assert bundle.tree_bytes() - bundle.tree_bytes(("sewstream/assets/keyword-classifier/",)) == size
+
+
+@pytest.mark.skipif(not all(tts.engine_available(e) for e in tts.ENGINES) or "us1" not in tts.mbrola_voices(),
+                    reason="needs all five TTS engines and mbrola-us1 (CI has no TTS engines)")
+def test_bundle_of_a_five_engine_corpus_carries_mbrola_unwrapped_and_no_held_out_voice(tmp_path):
+    corpus = tmp_path / "corpus"
+    config = CorpusConfig(seed=5, train_hours=2 / 3600, test_utts=2,
+                          engine_weights={"espeak-ng": 0.5, "mbrola": 0.25, "pico": 0.25})
+    build_corpus(corpus, config, workers=1, eval_dir=None, sentences={"commands": _pool()["commands"] * 2})
+    out = tmp_path / "bundle"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "device_bundle.py"), "--corpus", str(corpus),
+                           "--out", str(out), "--no-wheels", "--level", "0", "--mbrola-voices", "us1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out / "tts.tar.xz") as tar:
+        names = set(tar.getnames())
+        mbrola = tar.extractfile("bin/mbrola").read(4)
+    assert mbrola == b"\x7fELF"  # the program itself: espeak-ng's mbrowrap cannot drive a shell wrapper
+    assert "mbrola/us1/us1" in names and not any(n.startswith("mbrola/us3") for n in names)
+    assert any(n.startswith("pico/lang/en-US") for n in names)
+    assert not any(n.startswith("pico/lang/en-GB") for n in names)
+    assert "espeak-ng-data/mbrola_ph" in names
