@@ -84,20 +84,20 @@ say "corpus, first $PROBE_SYNTH_MIN min on $(nproc) cores (the test split, some 
 corpus "$PROBE_SYNTH_MIN"
 
 if [ -z "${STEPS:-}" ]; then  # STEPS=N: the rate is known from an earlier call; no probe
-# the GPU path fails here, within ~2 minutes, if it fails at all
-say "probe: steps per second on $DEVICE"
-rm -rf "$WORK/probe"
-# shellcheck disable=SC2086
-"$PYTHON" scripts/train_default_model.py --run "$WORK/probe" --corpus "$WORK/corpus" --device "$DEVICE" \
-  ${WORKERS:+--workers "$WORKERS"} --init-from sewstream/assets/default-model $SETS --set log_every=10 --set eval_every=100000 --steps 40 \
-  >"$WORK/probe.log" 2>&1 || { cat "$WORK/probe.log"; exit 1; }
-STEPS=$("$PYTHON" -c "
+  # the GPU path fails here, within ~2 minutes, if it fails at all
+  say "probe: steps per second on $DEVICE"
+  rm -rf "$WORK/probe"
+  # shellcheck disable=SC2086
+  "$PYTHON" scripts/train_default_model.py --run "$WORK/probe" --corpus "$WORK/corpus" --device "$DEVICE" \
+    ${WORKERS:+--workers "$WORKERS"} --init-from sewstream/assets/default-model $SETS --set log_every=10 --set eval_every=100000 --steps 40 \
+    >"$WORK/probe.log" 2>&1 || { cat "$WORK/probe.log"; exit 1; }
+  STEPS=$("$PYTHON" -c "
 import json
 rows = [json.loads(l) for l in open('$WORK/probe/log.jsonl') if '\"loss\"' in l]
 a, b = rows[-2], rows[-1]  # the steady state: the first rows wait for 15 workers' first batches
 rate = (b['step'] - a['step']) / (b['time'] - a['time'])
 print(int(rate * 60 * $TRAIN_MIN * 0.85))")  # 15% for evals, saves and start-up
-tail -3 "$WORK/probe.log"
+  tail -3 "$WORK/probe.log"
 fi
 
 if [ "${DEVICE%%:*}" = cuda ] && [ "${BENCH:-1}" = 1 ]; then  # the GPU idles while the corpus grows: measure the model there meanwhile

@@ -101,7 +101,7 @@ class Voice:
 # --------------------------------------------------------------------------
 # The program each engine runs (mbrola is driven through espeak-ng, which runs `mbrola`).
 PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival", "mbrola": "mbrola",
-             "pico": "pico2wave"}
+            "pico": "pico2wave"}
 
 
 def engine_available(engine: str) -> bool:
