@@ -1,0 +1,86 @@
+"""The ship rule (v3) on hand-made evaluation rows: each check passes and fails where it should."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from sewstream.ship_rule import Evals, judge, keyword_point, pooled
+
+REF = "THE CAT SAT ON THE MAT"
+
+
+def rows(hyps: list[str], mode: str = "offline+lm", set_name: str = "s") -> list[dict]:
+    return [{"set": set_name, "clip": f"c{i}", "ref": REF, mode: h} for i, h in enumerate(hyps)]
+
+
+def real_rows(hyps: list[str]) -> list[dict]:
+    return [{"set": "misc", "clip": f"c{i}", "ref": REF, "offline+lm": h, "stream": h, "stream+lm": h}
+            for i, h in enumerate(hyps)]
+
+
+def keywords(detection: float, fa_per_hour: float) -> dict:
+    return {"det": [{"threshold": 0.3, "detection": 1.0, "fa_per_hour": 99.0},
+                    {"threshold": 0.5, "detection": detection, "fa_per_hour": fa_per_hour}]}
+
+
+BASE = Evals(synthetic=rows(["THE CAT SAT ON THE MAP", "THE CAT SAT ON A MAT"]),
+             natural=rows(["THE KAT SAT ON THE MAP"], mode="offline"),
+             real=real_rows(["THE CAT SAT ON THE MAP"] * 4),
+             keywords=keywords(0.90, 40.0))
+
+
+def verdict(cand: Evals) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for c in judge(BASE, cand):
+        out[f"{c.rule} {c.what}"] = out.get(f"{c.rule} {c.what}", True) and c.passed
+    return out
+
+
+def test_a_candidate_better_on_the_deciding_sets_and_within_the_guards_passes():
+    better = replace(BASE, synthetic=rows([REF, "THE CAT SAT ON A MAT"]), natural=rows([REF], mode="offline"))
+    assert all(verdict(better).values())
+
+
+def test_the_same_model_fails_the_deciding_sets_and_passes_the_guards():
+    v = verdict(BASE)  # ties do not ship: (1) and (2) need a lower CER
+    assert not v["(1) synthetic +LM"] and not v["(2) mbrola/pico greedy"]
+    assert all(ok for name, ok in v.items() if name[:3] in ("(3)", "(4)", "(5)"))
+
+
+def test_a_lower_cer_with_a_much_worse_wer_fails_rule_1():
+    # one character fewer wrong, but four words more wrong
+    cand = rows(["THE CAT SAT ON THE MAT", "THECAT SATON THEMAT"])
+    wer_b, cer_b = pooled(BASE.synthetic, "offline+lm")
+    wer_c, cer_c = pooled(cand, "offline+lm")
+    assert cer_c.rate < cer_b.rate and wer_c.rate > wer_b.rate + 0.005
+    assert not verdict(replace(BASE, synthetic=cand))["(1) synthetic +LM"]
+
+
+def test_real_guards_count_clips_and_pooled_cer():
+    better = dict(synthetic=rows([REF, REF]), natural=rows([REF], mode="offline"))
+    # three clips a little worse, one clip better: net 2 passes (4); pooled CER rises by > 0.5 -> (3) fails
+    worse3 = real_rows(["THE CAT SAT ON THE MAPS"] * 3 + [REF])
+    v = verdict(Evals(**better, real=worse3, keywords=BASE.keywords))
+    assert v["(4) real live finals clips"] and not v["(3) real live finals CER"]
+    # four clips worse: net 4 fails (4)
+    v = verdict(Evals(**better, real=real_rows(["THE CAT SAT ON THE MAPS"] * 4), keywords=BASE.keywords))
+    assert not v["(4) real offline +LM clips"]
+
+
+@pytest.mark.parametrize("detection, fa, ok", [(0.89, 40.0, True), (0.88, 40.0, False), (0.95, 45.0, True),
+                                               (0.95, 45.5, False)])
+def test_keyword_guard_limits(detection, fa, ok):
+    good = dict(synthetic=rows([REF, REF]), natural=rows([REF], mode="offline"), real=BASE.real)
+    assert verdict(Evals(**good, keywords=keywords(detection, fa)))["(5) keywords at 0.5"] is ok
+
+
+def test_missing_inputs_are_named():
+    with pytest.raises(ValueError, match="no 'offline\\+lm' output"):
+        judge(BASE, replace(BASE, synthetic=rows([REF], mode="offline")))
+    with pytest.raises(ValueError, match="no row at threshold 0.5"):
+        keyword_point({"det": [{"threshold": 0.3, "detection": 1.0, "fa_per_hour": 0.0}]}, 0.5)
+    with pytest.raises(ValueError, match="lack mode 'stream'"):
+        no_stream = [{k: v for k, v in r.items() if k not in ("stream", "stream+lm")} for r in BASE.real]
+        judge(replace(BASE, real=no_stream), replace(BASE, real=no_stream))
