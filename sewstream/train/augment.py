@@ -26,6 +26,23 @@ def _fft_len(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
 
+def _smooth_len(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n: an FFT length within a few per cent of ``n`` that is fast
+    (an utterance's own length can have large prime factors, and pocketfft then runs ~10x slower)."""
+    best = _fft_len(n)
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 # --------------------------------------------------------------------------
 # Levels
 # --------------------------------------------------------------------------
@@ -67,12 +84,14 @@ def colored_noise(n: int, rng: np.random.Generator, exponent: float = 0.0) -> np
     """Unit-RMS noise with a 1/f^exponent power spectrum (0 white, 1 pink, 2 brown)."""
     if n == 0:
         return np.zeros(0, np.float32)
-    white = rng.standard_normal(n)
     if exponent:
-        spec = np.fft.rfft(white)
-        freqs = np.fft.rfftfreq(n)
-        freqs[0] = freqs[1] if n > 1 else 1.0
-        white = np.fft.irfft(spec * freqs ** (-exponent / 2), n)
+        m = _smooth_len(n)  # shape a little more noise than needed at a fast length, keep n of it
+        spec = np.fft.rfft(rng.standard_normal(m))
+        freqs = np.fft.rfftfreq(m)
+        freqs[0] = freqs[1] if m > 1 else 1.0
+        white = np.fft.irfft(spec * freqs ** (-exponent / 2), m)[:n]
+    else:
+        white = rng.standard_normal(n)
     white -= white.mean()
     return (white / (np.sqrt(np.mean(white**2)) + 1e-12)).astype(np.float32)
 
@@ -140,7 +159,7 @@ def reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
     """FFT convolution, cut to the input length, active level preserved."""
     if len(audio) == 0:
         return audio
-    n = _fft_len(len(audio) + len(rir) - 1)
+    n = _smooth_len(len(audio) + len(rir) - 1)  # linear convolution needs no more
     wet = np.fft.irfft(np.fft.rfft(audio, n) * np.fft.rfft(rir, n), n)[: len(audio)]
     p_in, p_out = active_power(audio), active_power(wet)
     if p_out > 0:

@@ -8,6 +8,7 @@ import pytest
 from sewstream.train.augment import (
     AugmentConfig,
     Augmenter,
+    _smooth_len,
     active_power,
     add_noise,
     augment_config,
@@ -87,6 +88,39 @@ def test_colored_noise_spectral_tilt():
     lo, hi = slice(20, 500), slice(4000, 8000)  # 20-500 Hz vs 4-8 kHz bins (1 Hz each)
     assert white[lo].mean() / white[hi].mean() == pytest.approx(1.0, rel=0.3)
     assert brown[lo].mean() / brown[hi].mean() > 100
+
+
+def test_coloured_noise_at_an_awkward_length_keeps_length_level_and_tilt():
+    n = 16_007  # prime: shaped at a fast FFT length (16 200), then cut to n
+    pink = colored_noise(n, np.random.default_rng(3), 1.0)
+    assert len(pink) == n and pink.dtype == np.float32
+    assert np.sqrt(np.mean(pink.astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-3)
+    power = np.abs(np.fft.rfft(pink.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    low = power[(freqs > 100) & (freqs < 200)].mean()
+    high = power[(freqs > 4000) & (freqs < 8000)].mean()
+    assert 10 < low / high < 60  # 1/f: 30x the power per bin at ~150 Hz as at ~5.5 kHz
+
+
+def test_smooth_len_is_the_smallest_5_smooth_length():
+    def smooth(m: int) -> bool:
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in [*range(1, 600), 16_001, 48_017, 100_003]:
+        m = _smooth_len(n)
+        assert m >= n and smooth(m) and not any(smooth(k) for k in range(n, m)), n
+
+
+def test_reverberate_is_the_linear_convolution_at_the_input_level():
+    x = fake_speech(1.0)[:15_991]  # odd lengths: the FFT is padded to a fast length, never wraps
+    rir = synthetic_rir(np.random.default_rng(4), 0.3)[:2_003]
+    wet = reverberate(x, rir)
+    direct = np.convolve(x.astype(np.float64), rir.astype(np.float64))[: len(x)]
+    direct *= np.sqrt(active_power(x) / active_power(direct))
+    np.testing.assert_allclose(wet, direct, atol=1e-5)
 
 
 def test_rir_decay_matches_rt60():
