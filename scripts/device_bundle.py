@@ -19,7 +19,7 @@ Layout of .device/ (git-ignored):
                           festival/ (its library dir, minus the held-out test-only voice);
                           for a corpus that weights them (corpus6's mix): mbrola/ (the
                           --mbrola-voices databases) and pico/lang/ (its training language)
-    corpus/config.json    the corpus's seed, weights and voice list
+    corpus/config.json    the corpus's seed, weights and voice list (cut to the voices that travel)
     corpus/sentences.json.xz
     wheels/*.whl          soundfile, soxr, cffi, pycparser for the machine's Python (3.12)
 """
@@ -35,13 +35,22 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from sewstream.train import tts  # noqa: E402
-from sewstream.train.corpus import CorpusConfig, load_frozen_config, load_frozen_pool, trim_pool  # noqa: E402
+from sewstream.train.corpus import (  # noqa: E402
+    CorpusConfig,
+    is_test_voice,
+    load_frozen_config,
+    load_frozen_pool,
+    trim_pool,
+)
+from sewstream.train.tts import Voice  # noqa: E402
 
 LIMIT = 64 * 2**20  # what one device call carries: working tree + carried paths
 # Present on any glibc Linux with a C++ runtime (and newer there): never shadowed.
@@ -143,11 +152,25 @@ def bundled_voices(config: CorpusConfig,
     return engines, mbrola, pico
 
 
-def pack_corpus_seed(corpus: Path, dest: Path, utterances: int | None = None, margin: float = 1.3) -> None:
+def travelling_voices(voices: list[Voice], config: CorpusConfig, mbrola: tuple[str, ...],
+                      pico: tuple[str, ...]) -> list[Voice]:
+    """The frozen voice list cut to the training voices the bundle carries. The corpus draws an
+    engine by its weight, then one of its listed voices; a listed voice the device lacks loses
+    its utterances, so with 2 of 19 mbrola voices mbrola's 16% share fell to ~2%. Listing only
+    what travels keeps every engine's share (a different plan from the local corpus's). Held-out
+    test voices stay listed: the device never has them, and their test utterances are skipped."""
+    carried = {f"mbrola:{v}" for v in mbrola} | {f"pico:{lang}" for lang in pico}
+    return [v for v in voices if v.engine not in ("mbrola", "pico") or v.key in carried
+            or is_test_voice(v, config)]
+
+
+def pack_corpus_seed(corpus: Path, dest: Path, utterances: int | None = None, margin: float = 1.3,
+                     voices_for: Callable[[list[Voice], CorpusConfig], list[Voice]] | None = None) -> None:
     """The corpus's frozen config and its sentence pool, trimmed to what the first ``utterances``
     train utterances use (default: ``margin`` times the corpus's own), xz-compressed (a call's
     64 MiB are tight). A corpus built here only for its test split (``--hours 0.01``) has few
-    train utterances: name how many the device will synthesise instead."""
+    train utterances: name how many the device will synthesise instead. ``voices_for`` cuts
+    the frozen voice list (``travelling_voices``); the config written says so."""
     for name in ("config.json", "sentences.json.gz", "train.jsonl"):
         if not (corpus / name).is_file():
             raise SystemExit(f"{corpus}: no {name} (build it with scripts/build_corpus.py first)")
@@ -156,9 +179,18 @@ def pack_corpus_seed(corpus: Path, dest: Path, utterances: int | None = None, ma
     with open(corpus / "train.jsonl", "rb") as fh:
         last = json.loads(fh.readlines()[-1])["id"]  # plan index reached, failed items included
     items = utterances or int((int(last.split("-")[1]) + 1) * margin)
+    saved = json.loads((corpus / "config.json").read_text())
+    if voices_for is not None:
+        kept = voices_for(voices, config)
+        if len(kept) < len(voices):
+            dropped = sorted(v.key for v in voices if v not in kept)
+            print(f"voice list: {len(dropped)} voices left out (not in the bundle), e.g. {', '.join(dropped[:3])}: "
+                  "every engine keeps its share of the corpus")
+        voices = kept
+        saved["voices"] = [asdict(v) for v in voices]
     out = trim_pool(pool, config, voices, items)
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(corpus / "config.json", dest / "config.json")
+    (dest / "config.json").write_text(json.dumps(saved, indent=1))
     text = json.dumps({k: [[x.text, x.spoken, x.source] for x in v] for k, v in out.items()})
     (dest / "sentences.json.xz").write_bytes(lzma.compress(text.encode(), preset=9))
     print(f"sentence pool: {sum(map(len, out.values()))} of {sum(map(len, pool.values()))} sentences "
@@ -197,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                          "16 cores made 22 887 in 2.6 minutes)")
     ap.add_argument("--mbrola-voices", default=",".join(MBROLA_DEFAULT),
                     help="mbrola training voices to pack when the corpus weights mbrola (~6 MB each)")
+    ap.add_argument("--all-voices", action="store_true",
+                    help="keep the corpus's whole voice list (the local corpus's plan; the utterances of "
+                         "voices not in the bundle are skipped there, shrinking their engine's share)")
     ap.add_argument("--leave-out", action="append", default=[], metavar="PATH",
                     help="a tracked path training does not need (e.g. sewstream/assets/keyword-classifier), "
                          "to move aside for the device call: not counted in the size check (repeatable)")
@@ -214,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
           + (f" (mbrola {', '.join(mbrola)}; pico {', '.join(pico)})" if len(engines) > 3 else "")
           + " (xz, ~1 min) ...", flush=True)
     pack_tts(args.out / "tts.tar.xz", args.level, engines, mbrola, pico)
-    pack_corpus_seed(args.corpus, args.out / "corpus", args.utterances)
+    pack_corpus_seed(args.corpus, args.out / "corpus", args.utterances,
+                     voices_for=None if args.all_voices else lambda v, c: travelling_voices(v, c, mbrola, pico))
     if not args.no_wheels:
         fetch_wheels(args.out / "wheels")
     bundle, tree = dir_bytes(args.out), tree_bytes(tuple(args.leave_out))

@@ -104,6 +104,28 @@ def test_bundle_packs_mbrola_and_pico_only_for_a_corpus_that_weights_them():
         bundle.bundled_voices(five, ("us3",))
 
 
+def test_the_voice_list_travels_cut_to_the_bundle_and_engines_keep_their_share():
+    bundle = _bundle_module()
+    config = CorpusConfig(seed=1, test_utts=4, engine_weights={"espeak-ng": 0.6, "mbrola": 0.2, "pico": 0.2},
+                          source_weights={"austen": 0.5, "commands": 0.5})
+    mbrola = [Voice("mbrola", v) for v in ("us1", "us2", "us3", "en1", "de1-en", "de2-en", "fr1-en", "fr4-en")]
+    voices = [Voice("espeak-ng", "en-us", v) for v in ("", "m1", "m5")] + mbrola + [
+        Voice("pico", "en-US"), Voice("pico", "en-GB")]
+    kept = bundle.travelling_voices(voices, config, ("us1", "us2"), ("en-US",))
+    keys = {v.key for v in kept}
+    assert {"mbrola:us1", "mbrola:us2", "pico:en-US"} <= keys and "mbrola:de1-en" not in keys
+    assert {"mbrola:us3", "pico:en-GB", "mbrola:fr4-en"} <= keys  # held out: still listed, for the test split
+    assert all(v in kept for v in voices if v.engine == "espeak-ng")
+
+    def mbrola_share(listed):  # share of train utterances the device can make with us1 / us2
+        items = list(itertools.islice(plan("train", split_voices(listed, config)["train"],
+                                           hold_out_sentences(_pool(), 4, config)[1], config), 2000))
+        return sum(i.voice.key in ("mbrola:us1", "mbrola:us2") for i in items) / len(items)
+
+    assert mbrola_share(kept) == pytest.approx(0.2, abs=0.03)
+    assert mbrola_share(voices) < 0.1  # 2 of the 6 listed training voices: the share the device lost
+
+
 def test_size_check_leaves_out_what_the_call_moves_aside():
     bundle = _bundle_module()
     classifier = ROOT / "sewstream" / "assets" / "keyword-classifier"
@@ -132,3 +154,8 @@ def test_bundle_of_a_five_engine_corpus_carries_mbrola_unwrapped_and_no_held_out
     assert any(n.startswith("pico/lang/en-US") for n in names)
     assert not any(n.startswith("pico/lang/en-GB") for n in names)
     assert "espeak-ng-data/mbrola_ph" in names
+    frozen = json.loads((out / "corpus" / "config.json").read_text())
+    listed = {(v["engine"], v["name"]) for v in frozen["voices"]}
+    assert ("mbrola", "us1") in listed and ("mbrola", "us2") not in listed  # only what travels trains there
+    assert ("mbrola", "us3") in listed  # held out: listed for the test split
+    assert frozen["config"] == json.loads((corpus / "config.json").read_text())["config"]
