@@ -313,10 +313,12 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
         self.model.train()
         self._log({"step": self.step, "device": str(self.device), "workers": self.workers, "time": time.time()})
-        last_save, window = time.time(), {"loss": 0.0, "n": 0, "audio": 0.0, "t": time.time()}
+        last_save, window = time.time(), {"loss": 0.0, "n": 0, "audio": 0.0, "wait": 0.0, "t": time.time()}
         try:
             while self.step < last_step and time.time() < stop_at and not interrupted:
+                waited = time.perf_counter()
                 batch = prefetch.next()
+                window["wait"] += time.perf_counter() - waited  # what batch building costs the loop
                 assert batch.step == self.step
                 lr = lr_at(r, self.step)
                 for group in self.optimizer.param_groups:
@@ -340,11 +342,13 @@ class Trainer:
                     elapsed = time.time() - window["t"]
                     row = {"step": self.step, "loss": round(window["loss"] / window["n"], 4), "lr": lr,
                            "grad_norm": round(float(grad_norm), 3), "hours_seen": round(self.audio_seconds / 3600, 3),
-                           "x_realtime": round(window["audio"] / elapsed, 1), "time": time.time()}
+                           "x_realtime": round(window["audio"] / elapsed, 1),
+                           "data_wait": round(min(window["wait"] / elapsed, 1.0), 3), "time": time.time()}
                     self._log(row)
                     self.say(f"step {self.step}  loss {row['loss']:.3f}  lr {lr:.2e}  "
-                             f"{row['hours_seen']:.2f} h seen  {row['x_realtime']:.0f}x real time")
-                    window = {"loss": 0.0, "n": 0, "audio": 0.0, "t": time.time()}
+                             f"{row['hours_seen']:.2f} h seen  {row['x_realtime']:.0f}x real time  "
+                             f"waiting for batches {100 * row['data_wait']:.0f}%")
+                    window = {"loss": 0.0, "n": 0, "audio": 0.0, "wait": 0.0, "t": time.time()}
                 if self.step % r.eval_every == 0:
                     self._evaluate_and_export()
                     self.save()

@@ -74,6 +74,35 @@ def test_eval_exports_a_loadable_checkpoint(corpus, tmp_path):
     assert any("eval" in row and "synthetic-test" in row["eval"] for row in rows)
 
 
+def test_log_says_how_long_the_loop_waited_for_batches(corpus, tmp_path):
+    import time
+
+    t = trainer(corpus, tmp_path / "run")
+    make = t._prefetcher
+
+    class Slow:  # a batch source far slower than the tiny model's steps
+        def __init__(self):
+            self.inner = make()
+
+        def next(self):
+            time.sleep(0.3)
+            return self.inner.next()
+
+        def close(self):
+            self.inner.close()
+
+    t._prefetcher = Slow
+    t.run(max_steps=2)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    slow = [row["data_wait"] for row in rows if "loss" in row]
+    assert slow and all(0.5 < w <= 1.0 for w in slow)
+
+    fast = trainer(corpus, tmp_path / "fast")
+    fast.run(max_steps=4)
+    rows = [json.loads(line) for line in (tmp_path / "fast" / "log.jsonl").read_text().splitlines()]
+    assert all(0.0 <= row["data_wait"] <= 1.0 for row in rows if "loss" in row)
+
+
 def test_lr_schedule():
     r = Recipe(lr=1e-3, warmup_steps=10, total_steps=110, min_lr_ratio=0.1)
     assert lr_at(r, 0) == pytest.approx(1e-4) and lr_at(r, 9) == pytest.approx(1e-3)
