@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keyword_positives or not args.keyword_negatives:
         ap.error("the keyword guard needs --keyword-positives and --keyword-negatives")
 
+    for model in (args.baseline, *args.candidates):  # before minutes of measuring, not after
+        if not (model / "lm.arpa.gz").is_file():
+            ap.error(f"{model}: no lm.arpa.gz; the rule reads offline+lm output (scripts/average_models.py "
+                     "places the package's LM beside a mean)")
     base = measure(args.baseline, args)
     passed = []
     for cand in args.candidates:
