@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from sewstream.cli import main as sewstream_main
-from sewstream.ship_rule import Evals, Limits, judge
+from sewstream.ship_rule import Evals, Limits, judge, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sewstream" / "assets" / "default-model"
@@ -144,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     passed = []
     for cand in args.candidates:
         try:
-            checks = judge(base, measure(cand, args), Limits())
+            evals = measure(cand, args)
+            checks = judge(base, evals, Limits())
+            lines = (summary(base), summary(evals))
         except ValueError as exc:
             ap.error(f"{cand}: {exc}")
         ok = all(c.passed for c in checks)
         print(f"\n{cand} against {args.baseline}: {'PASSES' if ok else 'FAILS'}")
+        print(f"  baseline:  {lines[0]}\n  candidate: {lines[1]}")
         for c in checks:
             print(f"  {c.rule} {'pass' if c.passed else 'FAIL'}  {c.what:<26} {c.detail}")
         if ok:

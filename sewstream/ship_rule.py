@@ -103,5 +103,17 @@ def judge(base: Evals, cand: Evals, limits: Limits = Limits()) -> list[Check]:
     return checks
 
 
+def summary(e: Evals) -> str:
+    """The README stage table's columns (WER / CER): synthetic greedy and +LM, real greedy and +LM
+    (offline, the same in every window-offset run), and the mbrola / pico sentences greedy."""
+    def both(rows: list[dict], mode: str) -> str:
+        wer, cer = pooled(rows, mode)
+        return f"{100 * wer.rate:.1f} / {100 * cer.rate:.1f}"
+
+    return (f"synthetic greedy {both(e.synthetic, 'offline')}, +LM {both(e.synthetic, 'offline+lm')}; "
+            f"real greedy {both(e.real, 'offline')}, +LM {both(e.real, 'offline+lm')}; "
+            f"mbrola/pico greedy {both(e.natural, 'offline')}")
+
+
 def _pct(rate: ErrorRate) -> str:
     return f"{100 * rate.rate:.2f}"

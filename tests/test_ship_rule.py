@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from sewstream.ship_rule import Evals, judge, keyword_point, pooled
+from sewstream.ship_rule import Evals, judge, keyword_point, pooled, summary
 
 REF = "THE CAT SAT ON THE MAT"
 
@@ -84,3 +84,13 @@ def test_missing_inputs_are_named():
     with pytest.raises(ValueError, match="lack mode 'stream'"):
         no_stream = [{k: v for k, v in r.items() if k not in ("stream", "stream+lm")} for r in BASE.real]
         judge(replace(BASE, real=no_stream), replace(BASE, real=no_stream))
+
+
+def test_summary_gives_the_stage_table_columns():
+    e = replace(BASE, synthetic=[{**r, "offline": REF} for r in BASE.synthetic],
+                real=[{**r, "offline": "THE CAT"} for r in BASE.real])
+    # synthetic greedy perfect; +LM 2 of 12 words, 1 + 3 (THE -> A) of 44 characters; real greedy
+    # "THE CAT": 4 of 6 words and 15 of 22 characters deleted per clip; real +LM 1 word, 1 character
+    assert summary(e).startswith("synthetic greedy 0.0 / 0.0, +LM 16.7 / 9.1; real greedy 66.7 / 68.2, "
+                                 "+LM 16.7 / 4.5;")
+    assert "mbrola/pico greedy 33.3 / 9.1" in summary(e)
