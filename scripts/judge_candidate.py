@@ -11,7 +11,8 @@ the model's LM), on the mbrola / pico sentences (greedy), on the real sentence s
 each ``--chunks`` window length (with the LM), and ``sewstream eval-keywords`` (CTC detector,
 offline). Each output is kept under ``--work`` keyed by a hash of the model's files and the
 command, so a baseline (or any copy of a model) is measured once and a rerun only fills in what
-is missing. Prints every check, and a verdict per candidate; exits 0 if at least one candidate passes, else 1.
+is missing (the key holds the sets' paths, not their contents: use a new ``--work`` after
+rebuilding a set). Prints every check, and a verdict per candidate; exits 0 if at least one candidate passes, else 1.
 """
 
 from __future__ import annotations
