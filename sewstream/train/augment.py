@@ -28,7 +28,9 @@ def _fft_len(n: int) -> int:
 
 def _smooth_len(n: int) -> int:
     """The smallest 2^a 3^b 5^c >= n: an FFT length within a few per cent of ``n`` that is fast
-    (an utterance's own length can have large prime factors, and pocketfft then runs ~10x slower)."""
+    (an utterance's own length can have large prime factors, which make pocketfft several times
+    slower). Noise shaped at it differs from before 2026-12-04 draw by draw, not in distribution:
+    a run resumed across that change sees other, equally likely, augmentations."""
     best = _fft_len(n)
     p5 = 1
     while p5 < best:
