@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for model in (args.baseline, *args.candidates):  # before minutes of measuring, not after
         if not (model / "lm.arpa.gz").is_file():
-            ap.error(f"{model}: no lm.arpa.gz; the rule reads offline+lm output (scripts/average_models.py "
-                     "places the package's LM beside a mean)")
+            ap.error(f"{model}: no lm.arpa.gz; the rule reads offline+lm output (copy the package's beside a "
+                     "run's best/; scripts/average_models.py places it beside a mean)")
     base = measure(args.baseline, args)
     passed = []
     for cand in args.candidates:
