@@ -61,8 +61,8 @@ ESPEAK_KEEP = ("en_dict", "phondata", "phonindex", "phontab", "intonations", "vo
 FESTIVAL_LIB = Path("/usr/share/festival")
 FESTIVAL_SKIP = ("voices/english/ked_diphone",)  # a held-out test voice: never trained on
 PICO_LANG = Path("/usr/share/pico/lang")
-# ~6 MB each after xz: all 19 training databases (~200 MB) cannot travel; the corpus skips the
-# utterances of voices that are not there. Two native US voices, one female and one male.
+# ~6 MB each after xz: all 19 training databases (~200 MB) cannot travel, so the voice list travels
+# cut to these (travelling_voices). Two native US voices, one female and one male.
 MBROLA_DEFAULT = ("us1", "us2")
 # The machine's Python (KINDS.md: 3.12, manylinux x86-64) lacks these; the rest is there.
 WHEELS = ("soundfile==0.14.0", "soxr==1.1.0", "cffi==2.1.1", "pycparser==3.12")

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from sewstream.train.corpus import SplitWriter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(name: str, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """scripts/NAME with ``args``, as a user runs it (its own process, output captured)."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def clip_set(dest: Path, source: Path, n: int) -> Path:
+    """The first ``n`` clips of a transcribed set (wav + transcripts.txt) copied into ``dest``."""
+    dest.mkdir(parents=True)
+    lines = (source / "transcripts.txt").read_text().splitlines()[:n]
+    for line in lines:
+        shutil.copy(source / f"{line.split()[0]}.wav", dest)
+    (dest / "transcripts.txt").write_text("\n".join(lines) + "\n")
+    return dest
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,23 +11,10 @@ import torch
 from sewstream.defaults import DEFAULT_MODEL_DIR
 from sewstream.model import load_model
 from sewstream.train.trainer import export
+from tests.conftest import SPEECH_DIR as SPEECH
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEECH = ROOT.parent / "shared" / "data" / "speech"
-
-
-def script(name: str, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
-
-
-def clip_set(dest: Path, source: Path, n: int) -> Path:
-    dest.mkdir(parents=True)
-    lines = (source / "transcripts.txt").read_text().splitlines()[:n]
-    for line in lines:
-        shutil.copy(source / f"{line.split()[0]}.wav", dest)
-    (dest / "transcripts.txt").write_text("\n".join(lines) + "\n")
-    return dest
+from .conftest import clip_set
+from .conftest import run_script as script
 
 
 def test_average_models_writes_the_fp16_mean_with_the_lm(tmp_path):

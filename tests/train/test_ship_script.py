@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -13,14 +11,12 @@ import torch
 from sewstream.defaults import DEFAULT_MODEL_DIR
 from sewstream.model import load_model
 from sewstream.train.trainer import export
+from tests.conftest import SPEECH_DIR
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEECH = ROOT.parent / "shared" / "data" / "speech" / "misc"
+from .conftest import clip_set
+from .conftest import run_script as script
 
-
-def script(name: str, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+SPEECH = SPEECH_DIR / "misc"
 
 
 def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
@@ -30,12 +26,7 @@ def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
     assert started.returncode == 0, started.stderr
     shutil.copytree(DEFAULT_MODEL_DIR, run / "best", ignore=shutil.ignore_patterns("README.md", "lm.arpa.gz"))
     (run / "best" / "eval.json").write_text(json.dumps({"step": 0}))
-    clips = tmp_path / "clips"  # two short real clips keep the card's evaluation quick
-    clips.mkdir()
-    lines = (SPEECH / "transcripts.txt").read_text().splitlines()[:2]
-    for line in lines:
-        shutil.copy(SPEECH / f"{line.split()[0]}.wav", clips)
-    (clips / "transcripts.txt").write_text("\n".join(lines) + "\n")
+    clips = clip_set(tmp_path / "clips", SPEECH, 2)  # two short real clips keep the card's evaluation quick
 
     # a model of another shape is refused by name, before anything is evaluated
     other = load_model(DEFAULT_MODEL_DIR)
