@@ -79,6 +79,12 @@ class Recipe:
     # a default streaming window gives (right_context_s to chunk_s + right_context_s)
     chunk_attention_prob: float = 0.0
     chunk_attention_s: tuple[float, float, float] = (0.6, 2.6, 1.6)
+    # stochastic weight averaging (SWA, Izmailov et al. 2018): from swa_from_step on, the weights
+    # every swa_every steps join a running mean, evaluated and exported as swa/ at each eval; with
+    # a flat learning rate (min_lr_ratio 1.0) the mean spans a stretch of the trajectory, a wider
+    # optimum than any one point of it (None: off)
+    swa_from_step: int | None = None
+    swa_every: int = 100
     # waveform augmentation: overrides of AugmentConfig's fields, e.g. {"speed_range": [0.8, 1.2]}
     # (empty: its defaults, tuned for moving TTS audio towards real recordings)
     augment: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +118,11 @@ class Recipe:
                 or not all(isinstance(v, (int, float)) and v >= 0 for v in shape) or not 0 < shape[0] <= shape[1]):
             raise ValueError(f"chunk_attention_s={shape!r}: expected [shortest chunk, longest chunk, left] "
                              "seconds, 0 < shortest <= longest, left >= 0")
+        start = self.swa_from_step
+        if start is not None and (isinstance(start, bool) or not isinstance(start, int) or start < 1):
+            raise ValueError(f"swa_from_step={start!r}: expected a step number >= 1, or null (no averaging)")
+        if isinstance(self.swa_every, bool) or not isinstance(self.swa_every, int) or self.swa_every < 1:
+            raise ValueError(f"swa_every={self.swa_every!r}: expected a whole number of steps >= 1")
         if not isinstance(self.augment, dict):
             raise ValueError(f"augment={self.augment!r}: expected a mapping of augmentation settings")
         augment_config(self.augment)

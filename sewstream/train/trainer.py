@@ -3,7 +3,8 @@
 A run directory holds ``recipe.json`` (every knob), ``last.pt`` (model, optimizer, step,
 RNG state; written atomically every few minutes and at exit), ``log.jsonl`` (one line per
 logged step or evaluation) and ``best/``, the best model so far by held-out synthetic CER,
-exported in Hugging Face layout. Start the same command again and it resumes;
+exported in Hugging Face layout; with weight averaging on (``swa_from_step``), ``swa/`` is
+the running mean of the weights, exported and evaluated at each eval. Start the same command again and it resumes;
 ``revise_run`` changes the recipe of a stopped run from its current step on, with a record.
 """
 
@@ -215,6 +216,9 @@ class Trainer:
                                             {"params": no_decay, "weight_decay": 0.0}],
                                            lr=recipe.lr, betas=recipe.betas)
         self.step, self.audio_seconds, self.best_cer = 0, 0.0, float("inf")
+        # SWA: the running mean of the weights sampled so far, and how many samples it holds
+        self.swa: dict[str, torch.Tensor] | None = None
+        self.swa_count = 0
         # babble noise made of other (deterministically chosen) corpus utterances
         pool_rng = np.random.default_rng(recipe.seed)
         pool = [train.audio(int(i)) for i in pool_rng.choice(len(train), min(100, len(train)), replace=False)]
@@ -238,13 +242,14 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.audio_seconds = state["step"], state["audio_seconds"]
         self.best_cer = state.get("best_cer", float("inf"))
+        self.swa, self.swa_count = state.get("swa"), state.get("swa_count", 0)
         torch.set_rng_state(state["torch_rng"])
         self.say(f"resumed {self.run_dir} at step {self.step} ({self.audio_seconds / 3600:.1f} h of audio seen)")
 
     def save(self) -> None:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
                  "audio_seconds": self.audio_seconds, "best_cer": self.best_cer, "torch_rng": torch.get_rng_state(),
-                 "recipe": self.recipe.to_dict()}
+                 "recipe": self.recipe.to_dict(), "swa": self.swa, "swa_count": self.swa_count}
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint_path)  # atomic: a crash never leaves half a checkpoint
@@ -269,13 +274,14 @@ class Trainer:
         return 4.0 + (r.max_utterance_seconds - 4.0) * min(1.0, step / max(1, r.curriculum_steps))
 
     # ------------------------------------------------------------------- loop
-    def evaluate(self) -> dict:
+    def evaluate(self, model: SEWForCTC | None = None) -> dict:
         """Greedy WER/CER at the current depth (layers not yet switched on are near-identity,
         but the exported model runs all of them; export happens at full depth only)."""
+        model = model or self.model
         results = {}
-        self.model.backbone.encoder.chunk_attention = None  # evaluated as exported: full attention
+        model.backbone.encoder.chunk_attention = None  # evaluated as exported: full attention
         for s in self.eval_sets:
-            hyps = greedy_decode(self.model, s.audios, self.tok)
+            hyps = greedy_decode(model, s.audios, self.tok)
             w, c = wer(s.texts, hyps), cer(s.texts, hyps)
             results[s.name] = {"wer": round(w.rate, 4), "cer": round(c.rate, 4), "example": hyps[0][:80]}
         self.model.train()
@@ -297,6 +303,36 @@ class Trainer:
         self.say(f"eval @ {self.step}: " + "  ".join(
             f"{k} WER {v['wer']:.3f} CER {v['cer']:.3f}" for k, v in results.items()))
         self.export_best(results)
+        if self.swa_count:
+            self._evaluate_and_export_swa()
+
+    # -------------------------------------------------------- weight averaging
+    def _swa_due(self) -> bool:
+        start = self.recipe.swa_from_step
+        return start is not None and self.step >= start and (self.step - start) % self.recipe.swa_every == 0
+
+    def _swa_update(self) -> None:
+        """Fold the current weights into the running mean (float32 on the CPU, like an export)."""
+        weights = {k: v.detach().float().cpu() for k, v in self.model.state_dict().items()}
+        self.swa_count += 1
+        if self.swa is None:
+            self.swa = {k: v.clone() for k, v in weights.items()}
+            return
+        for k, v in weights.items():
+            self.swa[k] += (v - self.swa[k]) / self.swa_count
+
+    def _evaluate_and_export_swa(self) -> None:
+        averaged = fresh_model(self.recipe)
+        averaged.load_state_dict(self.swa)
+        averaged.to(self.device)
+        averaged.backbone.encoder.active_layers = active_layers(self.recipe, self.step)
+        results = self.evaluate(averaged.eval())
+        self._log({"step": self.step, "swa_eval": results, "swa_count": self.swa_count, "time": time.time()})
+        self.say(f"swa eval @ {self.step} (mean of {self.swa_count}): " + "  ".join(
+            f"{k} WER {v['wer']:.3f} CER {v['cer']:.3f}" for k, v in results.items()))
+        export(averaged, self.run_dir / "swa", dtype=torch.float32, layers=active_layers(self.recipe, self.step))
+        (self.run_dir / "swa" / "eval.json").write_text(json.dumps(
+            {"step": self.step, "swa_count": self.swa_count, **results}, indent=2))
 
     def _prefetcher(self) -> Prefetcher:
         r = self.recipe
@@ -338,6 +374,8 @@ class Trainer:
                 window["loss"] += loss.item()
                 window["n"] += 1
                 window["audio"] += batch.seconds
+                if self._swa_due():
+                    self._swa_update()
                 if self.step % r.log_every == 0:
                     elapsed = time.time() - window["t"]
                     row = {"step": self.step, "loss": round(window["loss"] / window["n"], 4), "lr": lr,

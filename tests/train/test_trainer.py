@@ -300,3 +300,47 @@ def test_the_recipes_augment_settings_reach_the_augmenter_and_the_saved_recipe(c
     assert saved.augment == {"speed_range": [0.8, 1.2], "p_reverb": 0.5}
     assert Trainer(recipe(corpus), tmp_path / "plain", CorpusReader(corpus, "train"), [],
                    log=lambda _: None).augmenter.config.speed_range == (0.9, 1.1)
+
+
+def _weights(t: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+
+
+def test_swa_is_the_mean_of_the_sampled_weights_and_survives_a_resume(corpus, tmp_path):
+    def swa_trainer(run_dir):
+        test = CorpusReader(corpus, "test")
+        evals = [EvalSet("synthetic-test", [test.audio(i) for i in range(2)], [test.text(i) for i in range(2)])]
+        r = recipe(corpus)
+        r.swa_from_step, r.swa_every, r.eval_every = 2, 2, 6
+        return Trainer(r, run_dir, CorpusReader(corpus, "train"), evals, log=lambda _: None)
+
+    t = swa_trainer(tmp_path / "run")
+    samples = []
+    for stop in (1, 2, 3, 4):
+        t.run(max_steps=stop)
+        if stop % 2 == 0:
+            samples.append(_weights(t))
+    assert t.swa_count == 2 and not (tmp_path / "run" / "swa").exists()  # exported at evals only
+    resumed = swa_trainer(tmp_path / "run")  # a new process: the mean comes back from last.pt
+    assert resumed.swa_count == 2
+    resumed.run(max_steps=6)  # samples step 6, then evaluates at 6
+    samples.append(_weights(resumed))
+    assert resumed.swa_count == 3
+    for name in samples[0]:
+        mean = sum(s[name] for s in samples) / 3
+        torch.testing.assert_close(resumed.swa[name], mean, rtol=0, atol=1e-6)
+    assert not torch.equal(resumed.swa[name], samples[-1][name])  # a mean, not the last sample
+    exported = load_model(tmp_path / "run" / "swa")
+    torch.testing.assert_close(exported.state_dict()[name], mean, rtol=0, atol=1e-6)
+    report = json.loads((tmp_path / "run" / "swa" / "eval.json").read_text())
+    assert report["step"] == 6 and report["swa_count"] == 3 and "synthetic-test" in report
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "swa_eval" in row] == [6]
+
+
+def test_swa_off_by_default_and_bad_settings_are_named():
+    assert Recipe().swa_from_step is None
+    with pytest.raises(ValueError, match="swa_from_step=0"):
+        Recipe(swa_from_step=0).check()
+    with pytest.raises(ValueError, match="swa_every='10'"):
+        Recipe(swa_from_step=5, swa_every="10").check()
