@@ -5,12 +5,13 @@
         --synthetic /work/data/eval/synthetic-heldout --real ../shared/data/speech \\
         --pocketsphinx /work/data/eval/pocketsphinx.json
 
-Reads ``RUN/best`` (HF layout, float32), writes fp16 safetensors + config + vocab +
-preprocessor config + lm.arpa.gz (a word bigram from the training text, or --lm's) + README.md (the
-model card) into sewstream/assets/default-model/, after evaluating it offline (greedy and
-with the LM) and streaming on the held-out synthetic voices and on every real set. Fails if
-the package would exceed 30 MB. ``--average-with DIR`` ships the mean of the run's best weights
-and DIR's (two stages of one lineage; repeated, the uniform mean of all), and the card says so.
+Reads ``RUN/best`` (or ``RUN/swa`` with ``--weights swa``; HF layout, float32), writes fp16
+safetensors + config + vocab + preprocessor config + lm.arpa.gz (a word bigram from the
+training text, or --lm's) + README.md (the model card) into sewstream/assets/default-model/,
+after evaluating it offline (greedy and with the LM) and streaming on the held-out synthetic
+voices and on every real set. Fails if the package would exceed 30 MB. ``--average-with DIR``
+ships the mean of the run's weights and DIR's (two stages of one lineage; repeated, the
+uniform mean of all), and the card says so.
 """
 
 from __future__ import annotations
@@ -176,6 +177,9 @@ def main() -> int:
                     help="ship the mean of the run's best weights and this checkpoint's (same architecture; "
                          "e.g. the shipped model, an earlier stage of the same lineage); repeat it for a "
                          "uniform mean of several (the first is described as the package then)")
+    ap.add_argument("--weights", choices=("best", "swa"), default="best",
+                    help="which of the run's exports to ship: best/ (its best eval) or swa/ (the running weight "
+                         "mean of a run with swa_from_step set); default best")
     args = ap.parse_args()
     if args.lm and args.corpus:
         ap.error("--lm and --corpus both choose the word LM: give one of them")
@@ -185,10 +189,15 @@ def main() -> int:
         except LanguageModelError as e:
             ap.error(f"--lm: {e}")
 
-    best = Path(args.run) / "best"
+    best = Path(args.run) / args.weights
+    if not (best / "eval.json").is_file():
+        ap.error(f"--run {args.run}: no {args.weights}/ export with its eval.json "
+                 + ("(the run has no weight averaging: set swa_from_step)" if args.weights == "swa" else
+                    "(no evaluation has finished yet)"))
     step_info = json.loads((best / "eval.json").read_text())
     recipe = json.loads((Path(args.run) / "recipe.json").read_text())
-    training = training_section(args.run, step_info["step"])  # before the swap: init_from may be DEST itself
+    # before the swap: init_from may be DEST itself
+    training = training_section(args.run, step_info["step"], swa_samples=step_info.get("swa_count"))
 
     staging = Path(args.dest + ".new")
     shutil.rmtree(staging, ignore_errors=True)

@@ -100,8 +100,9 @@ def held_out_voices(corpus: str | Path) -> list[str]:
     return list(data.get("config", {}).get("test_voices", []))
 
 
-def training_section(run: str | Path, step: int) -> str:
-    """Markdown for the card's "## Recipe" section (without the heading) of ``run`` at ``step``."""
+def training_section(run: str | Path, step: int, swa_samples: int | None = None) -> str:
+    """Markdown for the card's "## Recipe" section (without the heading) of ``run`` at ``step``;
+    ``swa_samples``: the shipped weights are the run's SWA mean of that many samples (``swa/``)."""
     run = Path(run)
     r, revisions = recipe_at(run, step)
     losses, evals = read_log(run / "log.jsonl")
@@ -122,8 +123,15 @@ def training_section(run: str | Path, step: int) -> str:
     if r.get("augment"):
         changed = ", ".join(f"`{k}` {v}" for k, v in sorted(r["augment"].items()))
         encoder += f" Waveform augmentation changed from its defaults: {changed}."
+    if swa_samples:
+        start, every = r["swa_from_step"], r["swa_every"]
+        encoder += (f" The weights are the stage's running mean (stochastic weight averaging): every {every} steps"
+                    f" from step {start} to step {start + every * (swa_samples - 1)}, {swa_samples} samples,"
+                    " averaged uniformly in float32.")
+    decay = (f"constant after it (to step {r['total_steps']})" if r.get("min_lr_ratio") == 1.0
+             else f"cosine decay over {r['total_steps']} steps")
     common = (f"AdamW (lr {r['lr']}, betas {r['betas']}, weight decay {r['weight_decay']}), warm-up "
-              f"{r['warmup_steps']} steps, cosine decay over {r['total_steps']} steps, ~{r['batch_seconds']:.0f} s "
+              f"{r['warmup_steps']} steps, {decay}, ~{r['batch_seconds']:.0f} s "
               f"of audio per batch (length-bucketed), {precision}, gradient clipping {r['grad_clip']}.{encoder}")
     revised = "".join(f"\nAt step {x['step']} the recipe was revised: `{x['revision']}` {x['old']} -> {x['new']}."
                       for x in revisions)

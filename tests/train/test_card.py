@@ -55,6 +55,16 @@ def test_changed_augmentation_settings_are_stated(corpus, tmp_path):
             in training_section(tmp_path / "run", 1))
 
 
+def test_a_flat_schedule_and_shipped_weight_averaging_are_stated(corpus, tmp_path):
+    r = recipe(corpus)
+    r.min_lr_ratio, r.swa_from_step, r.swa_every = 1.0, 2, 2
+    run(corpus, tmp_path / "run", r, 6)
+    section = training_section(tmp_path / "run", 6, swa_samples=3)
+    assert "constant after it (to step 50)" in section and "cosine" not in section
+    assert "every 2 steps from step 2 to step 6, 3 samples" in section
+    assert "weight averaging" not in training_section(tmp_path / "run", 6)  # best/ shipped: no mean to state
+
+
 def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_path):
     first = run(corpus, tmp_path / "first", recipe(corpus), 4)
     shipped = export(first.model, tmp_path / "shipped", dtype=torch.float32)

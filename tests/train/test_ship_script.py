@@ -37,6 +37,12 @@ def test_average_with_ships_the_mean_and_says_so_in_the_card(corpus, tmp_path):
     assert refused.returncode == 2 and "--average-with: the models differ in" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "out").exists()
 
+    # --weights swa needs the run's running-mean export, and says so when there is none
+    no_swa = script("ship_default_model.py", "--run", run, "--dest", tmp_path / "out", "--weights", "swa",
+                    "--lm", Path(DEFAULT_MODEL_DIR) / "lm.arpa.gz")
+    assert no_swa.returncode == 2 and "no swa/ export" in no_swa.stderr and "swa_from_step" in no_swa.stderr
+    assert "Traceback" not in no_swa.stderr and not (tmp_path / "out").exists()
+
     # keyword clips alone cannot fill the card's sentence tables: said, nothing shipped
     keyword_only = tmp_path / "kw" / "speech-commands"
     shutil.copytree(clips, keyword_only)
