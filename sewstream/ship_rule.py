@@ -92,8 +92,9 @@ def judge(base: Evals, cand: Evals, limits: Limits = Limits()) -> list[Check]:
         if c is None:
             raise ValueError(f"the real-clip evaluations lack mode {mode!r} (run sewstream eval --stream with the LM)")
         d = 100 * (c.b.rate - c.a.rate)
+        low, high, _ = c.interval()  # reported, not judged: how far 17 clips can tell a difference
         checks.append(Check("(3)", f"real {name} CER", d <= limits.real_cer_slack,
-                            f"{_pct(c.b)} vs {_pct(c.a)} ({d:+.2f})"))
+                            f"{_pct(c.b)} vs {_pct(c.a)} ({d:+.2f}; clip bootstrap 95% {low:+.1f} .. {high:+.1f})"))
         checks.append(Check("(4)", f"real {name} clips", c.worse - c.better <= limits.real_net_worse,
                             f"{c.better} better / {c.worse} worse of {c.clips}"))
     (bd, bf), (cd, cf) = (keyword_point(e.keywords, limits.keyword_threshold) for e in (base, cand))

@@ -92,6 +92,30 @@ def test_compare_clips_pools_a_clips_runs_before_judging_it():
         compare_clips(a, b[:2] + b[3:])
 
 
+def test_paired_bootstrap_separates_a_steady_gain_from_a_tie():
+    from sewstream.evaluation import paired_bootstrap
+
+    steady = [(5, 3, 50)] * 20  # B two errors fewer on every clip: -4 points, whatever is drawn
+    low, high, p_better = paired_bootstrap(steady)
+    assert low == pytest.approx(-4.0) and high == pytest.approx(-4.0) and p_better == 1.0
+    tie = [(5, 3, 50), (3, 5, 50)] * 10  # as many clips better as worse
+    low, high, p_better = paired_bootstrap(tie)
+    assert low < 0 < high and 0.3 < p_better < 0.7
+    assert paired_bootstrap(tie, seed=1) != paired_bootstrap(tie, seed=2)
+    assert paired_bootstrap(tie, seed=1) == paired_bootstrap(tie, seed=1)
+    with pytest.raises(ValueError, match="no clips"):
+        paired_bootstrap([])
+
+
+def test_compare_clips_keeps_each_clips_errors_for_resampling():
+    a = _rows({"c1": "THE CAT SAT", "c2": "A DOG"})
+    b = _rows({"c1": "THE CAT", "c2": "A DOG RAN"})
+    word = next(c for c in compare_clips(a, b) if c.unit == "word")
+    assert word.per_clip == ((0, 1, 3), (1, 0, 3))
+    low, high, _ = word.interval()
+    assert low < 0 < high
+
+
 def test_compare_evals_script(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_rows({"c1": "THE CAT SAT", "c2": "A DOG"})))
@@ -101,11 +125,12 @@ def test_compare_evals_script(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "2 clips" in done.stdout
     word = next(line for line in done.stdout.splitlines() if line.startswith("offline") and "word" in line)
-    assert word.split()[2:] == ["16.7%", "16.7%", "1", "1"]
+    assert word.split()[2:6] == ["16.7%", "16.7%", "1", "1"]
+    assert "B-A 95% interval" in done.stdout and "P(B better)" in done.stdout
     done = subprocess.run([*script, str(a), str(b), "--also", str(b), str(a)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "2 clips over 2 runs each" in done.stdout   # swapped second run: each clip ties
     word = next(line for line in done.stdout.splitlines() if line.startswith("offline") and "word" in line)
-    assert word.split()[2:] == ["16.7%", "16.7%", "0", "0"]
+    assert word.split()[2:] == ["16.7%", "16.7%", "0", "0", "+0.0", "..", "+0.0", "0.00"]  # nothing differs
     done = subprocess.run([*script, str(a), str(tmp_path / "missing.json")], capture_output=True, text=True)
     assert done.returncode == 2 and "missing.json" in done.stderr and "Traceback" not in done.stderr

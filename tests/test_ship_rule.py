@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -67,6 +68,17 @@ def test_real_guards_count_clips_and_pooled_cer():
     # four clips worse: net 4 fails (4)
     v = verdict(Evals(**better, real=real_rows(["THE CAT SAT ON THE MAPS"] * 4), keywords=BASE.keywords))
     assert not v["(4) real offline +LM clips"]
+
+
+def test_the_real_cer_check_reports_a_clip_bootstrap_interval_without_judging_by_it():
+    better = dict(synthetic=rows([REF, REF]), natural=rows([REF], mode="offline"))
+    worse3 = real_rows(["THE CAT SAT ON THE MAPS"] * 3 + [REF])  # three of four clips one letter worse
+    checks = {f"{c.rule} {c.what}": c for c in judge(BASE, Evals(**better, real=worse3, keywords=BASE.keywords))}
+    check = checks["(3) real live finals CER"]
+    shift, low, high = re.search(r"\(([-+][\d.]+); clip bootstrap 95% ([-+][\d.]+) \.\. ([-+][\d.]+)\)",
+                                 check.detail).groups()
+    assert float(low) < 0 < float(shift) < float(high)  # four clips cannot tell: the interval spans 0 ...
+    assert not check.passed  # ... but the rule judges the pooled shift (+2.27 > 0.5), as stated
 
 
 @pytest.mark.parametrize("detection, fa, ok", [(0.89, 40.0, True), (0.88, 40.0, False), (0.95, 45.0, True),
