@@ -91,6 +91,9 @@ def cmd_transcribe(args) -> int:
     from sewstream.stream.transcribe import transcribe_offline, transcribe_streaming
 
     for name in args.files:  # fail before loading the model if a file is missing
+        if Path(name).is_dir():
+            raise FileNotFoundError(f"{name} is a directory: pass its audio files (e.g. {name}/*.wav); "
+                                    "`sewstream eval` scores a directory with transcripts.txt")
         if not Path(name).is_file():
             raise FileNotFoundError(f"audio file not found: {name}")
     config, rec = load_recognizer(args)

@@ -98,6 +98,7 @@ def test_cli_transcribe_with_a_language_model(tiny_ctc_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["transcribe", "missing.wav"], "audio file not found: missing.wav"),
+    (["transcribe", "."], ". is a directory: pass its audio files"),
     (["transcribe", "{clip}", "--model", "/nonexistent/model"], "no checkpoint directory"),
     (["transcribe", "{clip}", "--model", "{model}", "--set", "stream.chunk_s=-1"], "stream.chunk_s"),
     (["transcribe", "{clip}", "--model", "{model}", "--set", "stream.bogus=1"], "unknown config key 'stream.bogus'"),
