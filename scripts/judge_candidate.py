@@ -11,8 +11,9 @@ the model's LM), on the mbrola / pico sentences (greedy), on the real sentence s
 each ``--chunks`` window length (with the LM), and ``sewstream eval-keywords`` (CTC detector,
 offline). Each output is kept under ``--work`` keyed by a hash of the model's files and the
 command, so a baseline (or any copy of a model) is measured once and a rerun only fills in what
-is missing (the key holds the sets' paths, not their contents: use a new ``--work`` after
-rebuilding a set). Prints every check, and a verdict per candidate; exits 0 if at least one candidate passes, else 1.
+is missing; the command's record holds each set directory's listing (names, sizes, modification
+times), so a set rebuilt in place is measured again. Prints every check, and a verdict per
+candidate; exits 0 if at least one candidate passes, else 1.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def model_key(model: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def listing_key(directory: Path) -> str:
+    """A short hash of a directory's files as listed (relative path, size, modification time):
+    changes when a set is rebuilt or edited, without reading its audio."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in directory.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(directory)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
 class Measurements:
     """Runs the CLI for one model, or reuses a kept output of the same command."""
 
@@ -58,7 +69,8 @@ class Measurements:
     def run(self, name: str, argv: list[str]) -> Path:
         out = self.dir / f"{name}.json"
         stamp = self.dir / f"{name}.cmd"
-        command = json.dumps(argv)
+        sets = {a: listing_key(Path(a)) for a in argv if Path(a).is_dir()}
+        command = json.dumps({"argv": argv, "sets": sets})
         if out.is_file() and stamp.is_file() and stamp.read_text() == command:
             return out
         started = time.perf_counter()

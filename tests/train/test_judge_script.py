@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def test_judge_measures_once_and_applies_the_rule(tmp_path):
     assert first.stderr.count("synthetic took") == 1
     again = script("judge_candidate.py", same, *common)
     assert again.returncode == 1 and "took" not in again.stderr and again.stdout == first.stdout
+    # a set rebuilt in place (here: one file rewritten later) is measured again; the others are kept
+    transcripts = sentences / "transcripts.txt"
+    stat = transcripts.stat()
+    os.utime(transcripts, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    rebuilt = script("judge_candidate.py", same, *common)
+    assert rebuilt.returncode == 1 and rebuilt.stdout == first.stdout
+    assert "synthetic took" in rebuilt.stderr and "natural took" in rebuilt.stderr
+    assert "real-2 took" not in rebuilt.stderr
 
     no_lm = tmp_path / "no-lm"
     shutil.copytree(DEFAULT_MODEL_DIR, no_lm, ignore=shutil.ignore_patterns("lm.arpa.gz"))
