@@ -4,7 +4,8 @@
     python scripts/plot_training.py --run /work/runs/default --out training.png
 
 Reads RUN/log.jsonl (the trainer appends a loss line every 25 steps and an eval line every
-500; a resumed run repeats the steps since its last checkpoint, and the later lines win)
+500, and with weight averaging one for the running mean, drawn as "NAME (swa)"; a resumed run
+repeats the steps since its last checkpoint, and the later lines win)
 and RUN/recipe.json (the depth schedule, drawn as vertical lines). Prints the eval points
 as a Markdown table (the model card embeds it) and saves the plot.
 """
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from sewstream.train.curves import eval_table, read_log
+from sewstream.train.curves import eval_table, read_log, with_swa_evals
 
 
 def plot(losses: dict[int, dict], evals: dict[int, dict], schedule: list, out: str) -> None:
@@ -58,6 +59,7 @@ def main() -> int:
         print(f"error: no training log at {run / 'log.jsonl'}", file=sys.stderr)
         return 2
     losses, evals = read_log(run / "log.jsonl")
+    evals = with_swa_evals(evals, run / "log.jsonl")  # a weight-averaging run's mean, as "NAME (swa)"
     if not losses:
         print(f"error: {run / 'log.jsonl'} has no loss records yet", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from .curves import eval_table, read_log, read_records
+from .curves import eval_table, read_log, read_records, with_swa_evals
 
 SECTION, END = "## Recipe\n", "\n## Measured accuracy"
 REPO = Path(__file__).resolve().parents[2]
@@ -106,6 +106,8 @@ def training_section(run: str | Path, step: int, swa_samples: int | None = None)
     run = Path(run)
     r, revisions = recipe_at(run, step)
     losses, evals = read_log(run / "log.jsonl")
+    if swa_samples:  # the shipped weights are the running mean: show its curve beside the run's
+        evals = with_swa_evals(evals, run / "log.jsonl")
     evals = {s: e for s, e in evals.items() if s <= step}
     upto = [r for s, r in losses.items() if s <= step]
     hours_seen = upto[-1]["hours_seen"] if upto else 0.0

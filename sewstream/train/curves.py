@@ -26,6 +26,15 @@ def read_log(path: Path) -> tuple[dict[int, dict], dict[int, dict]]:
     return dict(sorted(losses.items())), dict(sorted(evals.items()))
 
 
+def with_swa_evals(evals: dict[int, dict], path: Path) -> dict[int, dict]:
+    """``evals`` with the log's weight-averaging evaluations merged in, each set as "NAME (swa)"
+    (a run with ``swa_from_step`` evaluates its running mean beside the weights at each eval)."""
+    merged = {step: dict(e) for step, e in evals.items()}
+    for rec in read_records(path, "swa_eval"):
+        merged.setdefault(rec["step"], {}).update({f"{name} (swa)": v for name, v in rec["swa_eval"].items()})
+    return dict(sorted(merged.items()))
+
+
 def read_records(path: Path, key: str) -> list[dict]:
     """The log's records that carry ``key``, in order: "revision" for mid-run recipe changes
     (``trainer.revise_run``: {revision, old, new, step}), "device" for the start of each

@@ -6,7 +6,7 @@ import torch
 
 from sewstream.train.card import earlier_history, training_section
 from sewstream.train.corpus import CorpusReader
-from sewstream.train.trainer import Trainer, export, revise_run
+from sewstream.train.trainer import EvalSet, Trainer, export, revise_run
 
 from .test_trainer import recipe
 
@@ -57,12 +57,17 @@ def test_changed_augmentation_settings_are_stated(corpus, tmp_path):
 
 def test_a_flat_schedule_and_shipped_weight_averaging_are_stated(corpus, tmp_path):
     r = recipe(corpus)
-    r.min_lr_ratio, r.swa_from_step, r.swa_every = 1.0, 2, 2
-    run(corpus, tmp_path / "run", r, 6)
+    r.min_lr_ratio, r.swa_from_step, r.swa_every, r.eval_every = 1.0, 2, 2, 6
+    test = CorpusReader(corpus, "test")
+    evals = [EvalSet("synthetic-test", [test.audio(0)], [test.text(0)])]
+    Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), evals, log=lambda _: None).run(max_steps=6)
     section = training_section(tmp_path / "run", 6, swa_samples=3)
     assert "constant after it (to step 50)" in section and "cosine" not in section
     assert "every 2 steps from step 2 to step 6, 3 samples" in section
     assert "weight averaging" not in training_section(tmp_path / "run", 6)  # best/ shipped: no mean to state
+    # the eval table shows the mean's curve beside the run's when the mean is what ships
+    assert "synthetic-test (swa) WER" in section
+    assert "(swa)" not in training_section(tmp_path / "run", 6)
 
 
 def test_warm_started_section_carries_the_earlier_models_history(corpus, tmp_path):

@@ -32,3 +32,18 @@ def test_revisions_are_read_back_in_order_and_do_not_disturb_the_curves(tmp_path
     assert [r["revision"] for r in read_revisions(log)] == ["total_steps", "lr"]
     losses, evals = read_log(log)
     assert sorted(losses) == [25, 50] and evals == {}
+
+
+def test_weight_averaging_evals_join_the_table_as_their_own_columns(tmp_path):
+    from sewstream.train.curves import with_swa_evals
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"step": 50, "loss": 2.0, "hours_seen": 0.6},
+        {"step": 50, "eval": {"synthetic-test": {"wer": 0.9, "cer": 0.5}}},
+        {"step": 50, "swa_eval": {"synthetic-test": {"wer": 0.8, "cer": 0.4}}, "swa_count": 3}]) + "\n")
+    losses, evals = read_log(log)
+    assert evals == {50: {"synthetic-test": {"wer": 0.9, "cer": 0.5}}}  # the run's own curve, unchanged
+    merged = with_swa_evals(evals, log)
+    assert merged[50]["synthetic-test (swa)"] == {"wer": 0.8, "cer": 0.4} and "synthetic-test" in merged[50]
+    assert eval_table(merged, losses).splitlines()[2] == "| 50 | 1 h | 90.0% | 50.0% | 80.0% | 40.0% |"
