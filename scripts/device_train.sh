@@ -14,8 +14,9 @@
 # fails within ~2 minutes, leaving device time to fix it and call again. STEPS=N skips the
 # probe (a rate known from an earlier call); BENCH=0 skips the GPU forward benchmark.
 # Everything that comes back is under $OUT (at most 8 files of 16 MiB): the run's log,
-# recipe and its best/ checkpoint (float32; the latest weights if no eval finished), as a
-# tar split into 15 MB parts: the run directory minus last.pt, ready for ship_default_model.py.
+# recipe and its best/ checkpoint (float16; the latest weights if no eval finished; swa/ too when
+# SETS turns weight averaging on), as a tar split into 15 MB parts: the run directory minus
+# last.pt, ready for ship_default_model.py.
 set -euo pipefail
 PROBE_SYNTH_MIN=${PROBE_SYNTH_MIN:-0.4}
 SYNTH_MIN=${SYNTH_MIN:-2}
@@ -124,6 +125,17 @@ if [ ! -f "$WORK/run/best/model.safetensors" ]; then  # no eval finished: the la
   "$PYTHON" scripts/train_default_model.py --run "$WORK/run" --export "$WORK/run/best"
 fi
 rm -f "$WORK/run/last.pt"  # optimizer state: 3x the model, too big to return
+# best/ and (with weight averaging) swa/ travel in float16, as the package stores them: two
+# float32 exports (~80 MB) would overrun the 64 MiB that can come back
+"$PYTHON" -c "
+import sys, torch
+from pathlib import Path
+from sewstream.model import load_model
+from sewstream.train.trainer import export
+for d in sys.argv[1:]:
+    if (Path(d) / 'model.safetensors').is_file():
+        export(load_model(d), d, dtype=torch.float16)
+" "$WORK/run/best" "$WORK/run/swa"
 tar -C "$WORK" -cf - run | split -b 15000000 - "$OUT/run.tar.part-"
 ls -la "$OUT"
 say "done"
