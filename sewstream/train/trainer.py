@@ -277,7 +277,7 @@ class Trainer:
     def evaluate(self, model: SEWForCTC | None = None) -> dict:
         """Greedy WER/CER at the current depth (layers not yet switched on are near-identity,
         but the exported model runs all of them; export happens at full depth only)."""
-        model = model or self.model
+        model = model if model is not None else self.model
         results = {}
         model.backbone.encoder.chunk_attention = None  # evaluated as exported: full attention
         for s in self.eval_sets:
