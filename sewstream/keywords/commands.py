@@ -26,11 +26,13 @@ def register(sub, add_model_args) -> None:
     p.add_argument("--detector", choices=("ctc", "classifier"), default="ctc",
                    help="ctc: score the CTC model's posteriors; classifier: the --classifier model's labels")
     p.add_argument("--classifier", metavar="DIR", help="sequence-classification checkpoint (--detector classifier)")
-    p.add_argument("--positives", action="append", default=[], metavar="DIR",
-                   help="clips whose transcript is exactly a keyword (others count as negatives); repeatable")
-    p.add_argument("--negatives", action="append", default=[], metavar="DIR",
+    # "extend": `--negatives A B` and `--negatives A --negatives B` both work (shell brace expansion)
+    p.add_argument("--positives", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="clips whose transcript is exactly a keyword (others count as negatives); "
+                        "several per flag, repeatable")
+    p.add_argument("--negatives", action="extend", nargs="+", default=[], metavar="DIR",
                    help="speech without the keywords (transcripts.txt dir or corpus dir); utterances that "
-                        "mention a keyword are left out; repeatable")
+                        "mention a keyword are left out; several per flag, repeatable")
     p.add_argument("--negatives-limit-s", type=float, default=None, help="use at most this much of each negative set")
     p.add_argument("--in-sentence", action="store_true",
                    help="count negative-set sentences that mention one keyword as positives (keyword in running "

@@ -192,6 +192,14 @@ def test_threshold_sweeps_parse_ranges_and_lists_and_name_a_bad_one(capsys):
     assert exit_.value.code == 2 and "'0.1;0.5'" in capsys.readouterr().err
 
 
+def test_set_flags_take_several_directories_each_and_repeat():
+    from sewstream.cli import build_parser
+
+    args = build_parser().parse_args(["eval-keywords", "--positives", "p1", "--negatives", "n1", "n2",
+                                      "--positives", "p2", "--negatives", "n3"])
+    assert args.positives == ["p1", "p2"] and args.negatives == ["n1", "n2", "n3"]
+
+
 def test_live_negatives_take_turns_across_sets():
     a = [ev.Clip(f"a{i}", np.zeros(16000, np.float32), "", "set-a") for i in range(3)]
     b = [ev.Clip("b0", np.zeros(16000, np.float32), "", "set-b")]
