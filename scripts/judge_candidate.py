@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Judge candidate default models against a baseline under the ship rule (v3), end to end.
+"""Judge candidate default models against a baseline under the ship rule (v4), end to end.
 
     python scripts/judge_candidate.py CAND_DIR [CAND_DIR ...] --work /work/judge \\
         --synthetic /work/data/eval/synthetic-heldout --natural /work/data/nonfree-sents \\
@@ -9,7 +9,9 @@ Runs, for the baseline (the embedded package by default) and each candidate, wha
 reads (``sewstream.ship_rule``): ``sewstream eval`` on the held-out synthetic voices (with
 the model's LM), on the mbrola / pico sentences (greedy), on the real sentence sets streamed at
 each ``--chunks`` window length (with the LM), and ``sewstream eval-keywords`` (CTC detector,
-offline). Each output is kept under ``--work`` keyed by a hash of the model's files and the
+offline), and for guard (6) the anchor package on the real sets only (``--anchor``: a model
+directory, or a git revision whose embedded package is unpacked into ``--work``; default
+``ship_rule.ANCHOR_REV``). Each output is kept under ``--work`` keyed by a hash of the model's files and the
 command, so a baseline (or any copy of a model) is measured once and a rerun only fills in what
 is missing; the command's record holds each set directory's listing (names, sizes, modification
 times), so a set rebuilt in place is measured again. Prints every check, and a verdict per
@@ -23,12 +25,13 @@ import contextlib
 import hashlib
 import io
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from sewstream.cli import main as sewstream_main
-from sewstream.ship_rule import Evals, Limits, judge, summary
+from sewstream.ship_rule import ANCHOR_REV, Evals, Limits, judge, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sewstream" / "assets" / "default-model"
@@ -87,22 +90,55 @@ class Measurements:
         return out
 
 
-def measure(model: Path, args) -> Evals:
-    m = Measurements(model, args.work)
-    load = lambda path: json.loads(path.read_text())  # noqa: E731
-    synthetic = load(m.run("synthetic", ["eval", str(args.synthetic), "--quiet"]))
-    natural = load(m.run("natural", ["eval", str(args.natural), "--quiet", "--lm", "none"]))
+def load(path: Path):
+    return json.loads(path.read_text())
+
+
+def measure_real(m: Measurements, args) -> list[dict]:
+    """The real sets streamed at each window length, rows concatenated (the guards pool them)."""
     real = []
     for chunk in args.chunks:
         rows = load(m.run(f"real-{chunk:g}", ["eval", str(args.real), "--quiet", "--stream",
                                                "--set", f"stream.chunk_s={chunk:g}"]))
         real += [r for r in rows if r["set"] not in args.skip_set]
+    return real
+
+
+def measure(model: Path, args) -> Evals:
+    m = Measurements(model, args.work)
+    synthetic = load(m.run("synthetic", ["eval", str(args.synthetic), "--quiet"]))
+    natural = load(m.run("natural", ["eval", str(args.natural), "--quiet", "--lm", "none"]))
+    real = measure_real(m, args)
     keywords = load(m.run("keywords", [
         "eval-keywords", "--detector", "ctc", "--keywords", args.keywords, "--no-live", "--lm", "none",
         "--thresholds", "0.1,0.3,0.5,0.7,0.9", "--plot", str(m.dir / "keywords-det.png"),
         *[a for d in args.keyword_positives for a in ("--positives", str(d))],
         *[a for d in args.keyword_negatives for a in ("--negatives", str(d))]]))
     return Evals(synthetic, natural, real, keywords)
+
+
+def anchor_model(spec: str, work: Path) -> Path:
+    """The anchor of guard (6): a model directory as given, or the embedded package at git revision
+    ``spec``, unpacked once into ``work``."""
+    if Path(spec).is_dir():
+        return Path(spec)
+    out = work / f"anchor-{spec.replace('/', '_')}"
+    if out.is_dir():
+        return out
+    package = PACKAGE.relative_to(ROOT).as_posix()
+    git = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, check=True)  # noqa: E731
+    partial = out.with_name(out.name + ".partial")
+    try:
+        names = git("ls-tree", "--name-only", f"{spec}:{package}").stdout.decode().split()
+        partial.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (partial / name).write_bytes(git("show", f"{spec}:{package}/{name}").stdout)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or str(exc).encode()
+        raise SystemExit(f"--anchor {spec}: not a directory, and git cannot give the package at that revision "
+                         f"({detail.decode().strip()}); pass the anchor model's directory instead") from None
+    partial.rename(out)  # whole or not at all: a later run trusts a directory that exists
+    return out
 
 
 def existing_dir(text: str) -> Path:
@@ -135,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-set", action="append", default=None, metavar="NAME",
                     help="real set the guard leaves out (default: speech-commands; repeatable)")
     ap.add_argument("--chunks", type=chunks_arg, default=[1.8, 2.0, 2.2], help="stream.chunk_s values pooled")
+    ap.add_argument("--anchor", default=ANCHOR_REV, metavar="DIR_OR_REV",
+                    help="guard (6)'s fixed earlier package: a model directory or a git revision of this "
+                         "repository (default: %(default)s)")
     ap.add_argument("--keywords", default="yes,no,down,stop,go")
     ap.add_argument("--keyword-positives", type=existing_dir, action="append", default=[], metavar="DIR",
                     help="TTS keyword clips (make_keyword_clips.py --phrases ...); the real speech-commands set "
@@ -149,24 +188,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keyword_positives or not args.keyword_negatives:
         ap.error("the keyword guard needs --keyword-positives and --keyword-negatives")
 
-    for model in (args.baseline, *args.candidates):  # before minutes of measuring, not after
+    anchor = anchor_model(args.anchor, args.work)
+    for model in (args.baseline, anchor, *args.candidates):  # before minutes of measuring, not after
         if not (model / "lm.arpa.gz").is_file():
             ap.error(f"{model}: no lm.arpa.gz; the rule reads offline+lm output (copy the package's beside a "
                      "run's best/; scripts/average_models.py places it beside a mean)")
     base = measure(args.baseline, args)
+    anchor_real = measure_real(Measurements(anchor, args.work), args)
     passed = []
     for cand in args.candidates:
         try:
             evals = measure(cand, args)
-            checks = judge(base, evals, Limits())
+            checks = judge(base, evals, Limits(), anchor=anchor_real)
             lines = (summary(base), summary(evals))
         except ValueError as exc:
             ap.error(f"{cand}: {exc}")
         ok = all(c.passed for c in checks)
-        print(f"\n{cand} against {args.baseline}: {'PASSES' if ok else 'FAILS'}")
+        print(f"\n{cand} against {args.baseline} (anchor {args.anchor}): {'PASSES' if ok else 'FAILS'}")
         print(f"  baseline:  {lines[0]}\n  candidate: {lines[1]}")
         for c in checks:
-            print(f"  {c.rule} {'pass' if c.passed else 'FAIL'}  {c.what:<26} {c.detail}")
+            print(f"  {c.rule} {'pass' if c.passed else 'FAIL'}  {c.what:<30} {c.detail}")
         if ok:
             passed.append(cand)
     print(f"\n{len(passed)} of {len(args.candidates)} candidates pass" + (": " + ", ".join(map(str, passed))

@@ -1,4 +1,4 @@
-"""The default model's ship rule (v3): which measurements decide, which only guard.
+"""The default model's ship rule (v4): which measurements decide, which only guard.
 
 A candidate replaces the package only if it is better on the two held-out sets large enough to
 rank models, and not worse on the 17 real clips or the keyword detector by more than they can
@@ -10,7 +10,12 @@ tell apart (README "Stage 15" and "Stage 31"):
   live finals = ``stream+lm``), pooled over several window offsets: CER not worse by > 0.5
   points, and clips worse minus clips better at most 2;
 * guard (5): the CTC keyword detector at threshold 0.5: detection not lower by > 1.5 points,
-  false accepts per hour not higher by > 5.
+  false accepts per hour not higher by > 5;
+* guard (6), since v4: the real clips' pooled CER in each default mode not worse by > 0.5 points
+  than a fixed earlier package's, the anchor (``ANCHOR_REV``). Guard (3) compares with the
+  package as it stands, so each ship may cost the real clips up to its slack and successive
+  ships add up (two in a row took offline +LM CER from 43.66 to 44.41); the anchor bounds the
+  sum. It moves forward only to a package better than it in all three modes.
 
 Inputs are what the CLI writes: ``sewstream eval --json`` rows and ``eval-keywords --json``
 reports, so the rule can be re-applied to kept files without running a model.
@@ -24,6 +29,7 @@ from sewstream.evaluation import compare_clips
 from sewstream.text.metrics import ErrorRate, char_errors, word_errors
 
 REAL_MODES = {"offline+lm": "offline +LM", "stream": "live partials", "stream+lm": "live finals"}
+ANCHOR_REV = "06ae58f"  # the git commit whose sewstream/assets/default-model is the anchor of guard (6)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Evals:
 
 @dataclass(frozen=True)
 class Check:
-    rule: str          # "(1)" ... "(5)"
+    rule: str          # "(1)" ... "(6)"
     what: str
     passed: bool
     detail: str
@@ -77,8 +83,9 @@ def keyword_point(report: dict, threshold: float) -> tuple[float, float]:
                      "--thresholds)")
 
 
-def judge(base: Evals, cand: Evals, limits: Limits = Limits()) -> list[Check]:
-    """Every check of the rule, the candidate against the baseline; it ships if all pass."""
+def judge(base: Evals, cand: Evals, limits: Limits = Limits(), anchor: list[dict] | None = None) -> list[Check]:
+    """Every check of the rule, the candidate against the baseline (and, for (6), the anchor's real-clip
+    rows, pooled like ``Evals.real``); it ships if all pass. Without ``anchor`` it is rule v3."""
     checks = []
     (bw, bc), (cw, cc) = pooled(base.synthetic, "offline+lm"), pooled(cand.synthetic, "offline+lm")
     dw = 100 * (cw.rate - bw.rate)
@@ -101,6 +108,11 @@ def judge(base: Evals, cand: Evals, limits: Limits = Limits()) -> list[Check]:
     checks.append(Check("(5)", f"keywords at {limits.keyword_threshold:g}",
                         cd >= bd - limits.detection_slack and cf <= bf + limits.fa_slack,
                         f"{cd:.1f}% at {cf:.1f} FA/h vs {bd:.1f}% at {bf:.1f}"))
+    for mode, name in (REAL_MODES.items() if anchor is not None else ()):
+        (_, ac), (_, cc) = pooled(anchor, mode), pooled(cand.real, mode)
+        d = 100 * (cc.rate - ac.rate)
+        checks.append(Check("(6)", f"real {name} vs anchor", d <= limits.real_cer_slack,
+                            f"CER {_pct(cc)} vs {_pct(ac)} ({d:+.2f})"))
     return checks
 
 

@@ -1,4 +1,4 @@
-"""The ship rule (v3) on hand-made evaluation rows: each check passes and fails where it should."""
+"""The ship rule (v4) on hand-made evaluation rows: each check passes and fails where it should."""
 
 from __future__ import annotations
 
@@ -106,3 +106,18 @@ def test_summary_gives_the_stage_table_columns():
     assert summary(e).startswith("synthetic greedy 0.0 / 0.0, +LM 16.7 / 9.1; real greedy 66.7 / 68.2, "
                                  "+LM 16.7 / 4.5;")
     assert "mbrola/pico greedy 33.3 / 9.1" in summary(e)
+
+
+def test_the_anchor_guard_bounds_drift_that_each_ship_alone_would_allow():
+    better = dict(synthetic=rows([REF, REF]), natural=rows([REF], mode="offline"), keywords=BASE.keywords)
+    near = "THE CAT SAT ON THE MAP"  # one letter of 22 wrong; over 10 clips (220 letters) 0.45 points
+    anchor = real_rows([REF] * 10)
+    package = replace(BASE, real=real_rows([near] + [REF] * 9))       # 0.45 worse than the anchor
+    cand = Evals(**better, real=real_rows([near] * 2 + [REF] * 8))    # 0.45 worse again
+    checks = {f"{c.rule} {c.what}": c for c in judge(package, cand, anchor=anchor)}
+    for name in ("offline +LM", "live partials", "live finals"):
+        assert checks[f"(3) real {name} CER"].passed and checks[f"(4) real {name} clips"].passed  # one step: fine
+        assert not checks[f"(6) real {name} vs anchor"].passed  # two steps: 0.91 points past the anchor
+        assert "(+0.91)" in checks[f"(6) real {name} vs anchor"].detail
+    assert all(c.passed for c in judge(package, replace(cand, real=package.real), anchor=anchor) if c.rule == "(6)")
+    assert not any(c.rule == "(6)" for c in judge(package, cand))  # without an anchor: rule v3

@@ -17,6 +17,8 @@ from tests.conftest import SPEECH_DIR as SPEECH
 from .conftest import clip_set
 from .conftest import run_script as script
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_average_models_writes_the_fp16_mean_with_the_lm(tmp_path):
     package = Path(DEFAULT_MODEL_DIR)
@@ -48,12 +50,13 @@ def test_judge_measures_once_and_applies_the_rule(tmp_path):
     same = tmp_path / "same"  # the package itself: ties on every set, so the deciding checks fail
     shutil.copytree(DEFAULT_MODEL_DIR, same)
     common = ["--work", tmp_path / "work", "--synthetic", sentences, "--natural", sentences, "--real", real,
-              "--chunks", "2.0", "--keyword-positives", real / "speech-commands", "--keyword-negatives", sentences]
+              "--chunks", "2.0", "--keyword-positives", real / "speech-commands", "--keyword-negatives", sentences,
+              "--anchor", same]
 
     first = script("judge_candidate.py", same, *common)
     assert first.returncode == 1, first.stderr
     assert "FAILS" in first.stdout and "(1) FAIL" in first.stdout and "(2) FAIL" in first.stdout
-    assert "(3) pass" in first.stdout and "(5) pass" in first.stdout
+    assert "(3) pass" in first.stdout and "(5) pass" in first.stdout and "(6) pass" in first.stdout
     assert "0 of 1 candidates pass" in first.stdout
     # the candidate's measurements are the baseline's (same files): measured once, then kept
     assert first.stderr.count("synthetic took") == 1
@@ -76,3 +79,26 @@ def test_judge_measures_once_and_applies_the_rule(tmp_path):
 
     missing = script("judge_candidate.py", tmp_path / "nowhere", *common)
     assert missing.returncode == 2 and "nowhere: no such directory" in missing.stderr
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout")
+def test_the_anchor_is_a_directory_or_the_package_at_a_git_revision(tmp_path):
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from judge_candidate import anchor_model
+    finally:
+        sys.path.pop(0)
+    assert anchor_model(str(tmp_path), tmp_path / "work") == tmp_path  # a directory is used as it is
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    unpacked = anchor_model(head, tmp_path / "work")
+    committed = subprocess.run(["git", "-C", str(ROOT), "show", f"{head}:sewstream/assets/default-model/vocab.json"],
+                               capture_output=True, check=True).stdout
+    assert (unpacked / "vocab.json").read_bytes() == committed and (unpacked / "model.safetensors").is_file()
+    assert load_model(unpacked) is not None
+    with pytest.raises(SystemExit, match="--anchor no-such-rev: .*pass the anchor model's directory"):
+        anchor_model("no-such-rev", tmp_path / "work")
+    assert not (tmp_path / "work" / "anchor-no-such-rev").exists()  # nothing half-made is left to trust
