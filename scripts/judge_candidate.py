@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from sewstream.cli import main as sewstream_main
-from sewstream.ship_rule import ANCHOR_REV, Evals, Limits, judge, summary
+from sewstream.ship_rule import ANCHOR_REV, Evals, Limits, beats_anchor, judge, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sewstream" / "assets" / "default-model"
@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {c.rule} {'pass' if c.passed else 'FAIL'}  {c.what:<30} {c.detail}")
         if ok:
             passed.append(cand)
+            if beats_anchor(evals, anchor_real):
+                print("  better than the anchor in every real mode: if it ships, its commit becomes the anchor "
+                      "(ANCHOR_REV in sewstream/ship_rule.py)")
     print(f"\n{len(passed)} of {len(args.candidates)} candidates pass" + (": " + ", ".join(map(str, passed))
                                                                       if passed else ""))
     return 0 if passed else 1

@@ -116,6 +116,12 @@ def judge(base: Evals, cand: Evals, limits: Limits = Limits(), anchor: list[dict
     return checks
 
 
+def beats_anchor(cand: Evals, anchor: list[dict]) -> bool:
+    """Whether the candidate's real CER is lower than the anchor's in every default mode: the one
+    condition on which a shipped candidate becomes the new anchor (``ANCHOR_REV``)."""
+    return all(pooled(cand.real, mode)[1].rate < pooled(anchor, mode)[1].rate for mode in REAL_MODES)
+
+
 def summary(e: Evals) -> str:
     """The README stage table's columns (WER / CER): synthetic greedy and +LM, real greedy and +LM
     (offline, the same in every window-offset run), and the mbrola / pico sentences greedy."""

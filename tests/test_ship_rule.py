@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from sewstream.ship_rule import Evals, judge, keyword_point, pooled, summary
+from sewstream.ship_rule import Evals, beats_anchor, judge, keyword_point, pooled, summary
 
 REF = "THE CAT SAT ON THE MAT"
 
@@ -121,3 +121,12 @@ def test_the_anchor_guard_bounds_drift_that_each_ship_alone_would_allow():
         assert "(+0.91)" in checks[f"(6) real {name} vs anchor"].detail
     assert all(c.passed for c in judge(package, replace(cand, real=package.real), anchor=anchor) if c.rule == "(6)")
     assert not any(c.rule == "(6)" for c in judge(package, cand))  # without an anchor: rule v3
+
+
+def test_a_candidate_becomes_the_anchor_only_when_better_in_every_real_mode():
+    near = "THE CAT SAT ON THE MAP"
+    anchor = real_rows([near] * 2)
+    assert beats_anchor(replace(BASE, real=real_rows([REF, near])), anchor)
+    assert not beats_anchor(replace(BASE, real=anchor), anchor)  # a tie is not better
+    finals_worse = [{**r, "stream+lm": "THE CAT SAT ON THE MAPS"} for r in real_rows([REF, REF])]
+    assert not beats_anchor(replace(BASE, real=finals_worse), anchor)  # better offline and partials only
