@@ -122,13 +122,14 @@ def anchor_model(spec: str, work: Path) -> Path:
     ``spec``, unpacked once into ``work``."""
     if Path(spec).is_dir():
         return Path(spec)
-    out = work / f"anchor-{spec.replace('/', '_')}"
-    if out.is_dir():
-        return out
     package = PACKAGE.relative_to(ROOT).as_posix()
     git = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, check=True)  # noqa: E731
-    partial = out.with_name(out.name + ".partial")
     try:
+        commit = git("rev-parse", "--verify", f"{spec}^{{commit}}").stdout.decode().strip()
+        out = work / f"anchor-{commit[:12]}"  # by commit: a branch name that moves is unpacked again
+        if out.is_dir():
+            return out
+        partial = out.with_name(out.name + ".partial")
         names = git("ls-tree", "--name-only", f"{spec}:{package}").stdout.decode().split()
         partial.mkdir(parents=True, exist_ok=True)
         for name in names:

@@ -14,7 +14,7 @@ tell apart (README "Stage 15" and "Stage 31"):
 * guard (6), since v4: the real clips' pooled CER in each default mode not worse by > 0.5 points
   than a fixed earlier package's, the anchor (``ANCHOR_REV``). Guard (3) compares with the
   package as it stands, so each ship may cost the real clips up to its slack and successive
-  ships add up (two in a row took offline +LM CER from 43.66 to 44.41); the anchor bounds the
+  ships add up (two in a row would have taken offline +LM CER from 43.66 to 44.41); the anchor bounds the
   sum. It moves forward only to a package better than it in all three modes.
 
 Inputs are what the CLI writes: ``sewstream eval --json`` rows and ``eval-keywords --json``
