@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,14 @@ def run_script(name: str, *args, timeout: float = 600) -> subprocess.CompletedPr
     """scripts/NAME with ``args``, as a user runs it (its own process, output captured)."""
     return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
+
+
+def load_script(name: str):
+    """scripts/NAME imported as a module, to call its functions in-process."""
+    spec = importlib.util.spec_from_file_location(Path(name).stem + "_script", ROOT / "scripts" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def clip_set(dest: Path, source: Path, n: int) -> Path:

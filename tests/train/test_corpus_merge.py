@@ -8,6 +8,8 @@ import pytest
 from sewstream.train.corpus import CorpusConfig, CorpusReader, SplitWriter, build_corpus
 from sewstream.train.corpus_merge import MergeError, merge_corpora
 
+from .conftest import load_script
+
 
 def _corpus(root, tag, voices=("train", "test"), n=3, seed=0):
     root.mkdir(parents=True)
@@ -73,13 +75,7 @@ def test_a_merged_corpus_cannot_be_built_further(tmp_path):
 
 
 def test_merge_script_reports_errors_without_a_traceback(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "merge_corpora.py"
-    spec = importlib.util.spec_from_file_location("merge_corpora_script", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("merge_corpora.py")
     _corpus(tmp_path / "a", "a")
     assert script.main([str(tmp_path / "a"), str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 2
     assert "not a built corpus" in capsys.readouterr().err

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from sewstream.train.corpus import CorpusConfig, build_corpus, hold_out_sentence
 from sewstream.train.texts import Sentence
 from sewstream.train.tts import Voice
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import ROOT, load_script
 
 
 def _pool() -> dict[str, list[Sentence]]:
@@ -83,12 +82,7 @@ def test_bundle_engines_run_from_the_bundle_alone(tmp_path):
 
 
 def _bundle_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("device_bundle", ROOT / "scripts" / "device_bundle.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("device_bundle.py")
 
 
 def test_bundle_packs_mbrola_and_pico_only_for_a_corpus_that_weights_them():

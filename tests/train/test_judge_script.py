@@ -14,10 +14,8 @@ from sewstream.model import load_model
 from sewstream.train.trainer import export
 from tests.conftest import SPEECH_DIR as SPEECH
 
-from .conftest import clip_set
+from .conftest import ROOT, clip_set, load_script
 from .conftest import run_script as script
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_average_models_writes_the_fp16_mean_with_the_lm(tmp_path):
@@ -84,13 +82,8 @@ def test_judge_measures_once_and_applies_the_rule(tmp_path):
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout")
 def test_the_anchor_is_a_directory_or_the_package_at_a_git_revision(tmp_path):
     import subprocess
-    import sys
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from judge_candidate import anchor_model
-    finally:
-        sys.path.pop(0)
+    anchor_model = load_script("judge_candidate.py").anchor_model
     assert anchor_model(str(tmp_path), tmp_path / "work") == tmp_path  # a directory is used as it is
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True, check=True).stdout.strip()
