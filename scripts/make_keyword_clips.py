@@ -3,12 +3,19 @@
     python scripts/make_keyword_clips.py                       # the few test clips -> tests/data/keywords/
     python scripts/make_keyword_clips.py --eval /tmp/kw-pos --phrases yes,no,down
     python scripts/make_keyword_clips.py --eval /tmp/kw-neg --sentences 200   # keyword-free sentences
+    python scripts/make_keyword_clips.py --eval /tmp/unseen --sentences 200 --phrases '' \
+        --text /usr/share/state/us-constitution.gz --text /usr/share/state/us-declaration.gz
 
 Voices: the speakers the training corpus holds out for its test split (espeak-ng variants
 m5 f3 Andy belinda klatt4 travis, flite rms, festival ked_diphone), so an evaluation never
 hears a training voice; ``--voices non-free`` uses the held-out voices of the opt-in engines
 instead (mbrola us3, pico en-GB, and English through the German de4 and French fr4 mbrola
 databases; Debian contrib / non-free).
+``--text FILE`` (plain or gzipped running text, repeatable) reads the sentences from there
+instead of the built-in list of 20: split, normalised and filtered as the training corpus's
+sources are, shuffled by ``--seed``. Text that no training source holds (the examples above,
+from Debian's miscfiles) makes a set whose words the default model's LM was not estimated on,
+as a user's speech would be: the set ``scripts/sweep_lm_settings.py`` tunes the LM weights on.
 Output: 16 kHz mono 16-bit FLAC + ``transcripts.txt`` (stem TEXT).
 Needs espeak-ng / flite / festival (apt); CI does not: it uses the committed test clips.
 """
@@ -16,6 +23,7 @@ Needs espeak-ng / flite / festival (apt); CI does not: it uses the committed tes
 from __future__ import annotations
 
 import argparse
+import gzip
 import itertools
 import random
 import sys
@@ -27,7 +35,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sewstream.progress import progress_bar  # noqa: E402
 from sewstream.train.corpus import CorpusConfig  # noqa: E402
+from sewstream.train.texts import make_sentence, split_sentences  # noqa: E402
 from sewstream.train.tts import DEFAULT_ENGINES, Voice, engine_available, synthesize  # noqa: E402
 
 HELD_OUT = ([Voice("espeak-ng", lang, var) for lang in ("en-us", "en-gb") for var in
@@ -86,8 +96,24 @@ def make_tests(out: Path) -> None:
     (out / "transcripts.txt").write_text("\n".join(lines) + "\n")
 
 
+def text_file_sentences(paths: list[Path], seed: int) -> list[tuple[str, str]]:
+    """(what the voice reads, its transcript) for every usable distinct sentence of the files,
+    shuffled: split and filtered as the corpus's text sources are (4 to 30 words, no acronyms)."""
+    seen, out = set(), []
+    for path in paths:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for raw in split_sentences(f.read()):
+                s = make_sentence(raw, path.name, min_words=4)
+                if s and s.text not in seen:
+                    seen.add(s.text)
+                    out.append((s.spoken, s.text))
+    random.Random(seed).shuffle(out)
+    return out
+
+
 def make_eval(out: Path, phrases: list[str], rates: list[float], sentences: int, seed: int,
-              held_out: list[Voice] = HELD_OUT) -> None:
+              held_out: list[Voice] = HELD_OUT, text_files: list[Path] = ()) -> None:
     voices = [v for v in held_out if engine_available(v.engine)]
     if not voices:
         sys.exit("none of the held-out voices' engines is installed: "
@@ -96,13 +122,18 @@ def make_eval(out: Path, phrases: list[str], rates: list[float], sentences: int,
     rng = random.Random(seed)
     lines = []
     if sentences:
-        texts = [s for s in SENTENCES if not any(f" {p} " in f" {s} " for p in phrases)]
-        for i in range(sentences):
+        texts = (text_file_sentences(list(text_files), seed) if text_files
+                 else [(s, s.upper()) for s in SENTENCES])
+        keywords = [f" {p.upper()} " for p in phrases if p]  # --phrases '' keeps every sentence
+        texts = [(spoken, label) for spoken, label in texts if not any(k in f" {label} " for k in keywords)]
+        if not texts:
+            sys.exit("no usable sentences in " + ", ".join(map(str, text_files)))
+        for i in progress_bar(range(sentences), desc="sentences", unit="clip"):
             voice = voices[i % len(voices)].with_prosody(rng.uniform(0.85, 1.1), rng.uniform(0.9, 1.1))
-            text = texts[i % len(texts)]
+            spoken, label = texts[i % len(texts)]
             stem = f"sent_{i:04d}"
-            write(out, stem, synthesize(voice, text))
-            lines.append(f"{stem} {text.upper()}")
+            write(out, stem, synthesize(voice, spoken))
+            lines.append(f"{stem} {label}")
     else:
         for n, (phrase, voice, rate) in enumerate(itertools.product(phrases, voices, rates)):
             stem = f"{phrase.replace(' ', '_')}_{n:04d}"
@@ -121,13 +152,20 @@ def main() -> None:
     p.add_argument("--sentences", type=int, default=0, help="write this many keyword-free sentences instead")
     p.add_argument("--voices", choices=("default", "non-free"), default="default",
                    help="held-out voices of the free engines, or of mbrola / pico")
+    p.add_argument("--text", type=Path, action="append", default=[], metavar="FILE",
+                   help="with --sentences: read them from this running text (.gz too; repeatable)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    missing = [str(f) for f in args.text if not f.is_file()]
+    if missing:
+        p.error(f"--text: no such file: {', '.join(missing)}")
+    if args.text and not args.sentences:
+        p.error("--text needs --sentences N")
     if args.eval is None:
         make_tests(ROOT / "tests" / "data" / "keywords")
     else:
         make_eval(args.eval, [s.strip() for s in args.phrases.split(",")], [float(r) for r in args.rates.split(",")],
-                  args.sentences, args.seed, HELD_OUT if args.voices == "default" else HELD_OUT_NON_FREE)
+                  args.sentences, args.seed, HELD_OUT if args.voices == "default" else HELD_OUT_NON_FREE, args.text)
 
 
 if __name__ == "__main__":
