@@ -122,6 +122,10 @@ def training_section(run: str | Path, step: int, swa_samples: int | None = None)
         encoder += (f" On {r['chunk_attention_prob']:.0%} of steps attention stayed within chunks of"
                     f" {shortest}-{longest} s (no look-ahead past the chunk, {left} s of left context),"
                     " so the model does not lean on context a streaming window cuts off.")
+    if r.get("inter_ctc_weight", 0) > 0:
+        w = r["inter_ctc_weight"]
+        encoder += (f" Intermediate CTC: the loss was {1 - w:g} x the CTC loss plus {w:g} x that of the same output"
+                    f" head reading layer {r['inter_ctc_layer']}.")
     if r.get("augment"):
         changed = ", ".join(f"`{k}` {v}" for k, v in sorted(r["augment"].items()))
         encoder += f" Waveform augmentation changed from its defaults: {changed}."

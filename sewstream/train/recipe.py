@@ -85,6 +85,12 @@ class Recipe:
     # optimum than any one point of it (None: off)
     swa_from_step: int | None = None
     swa_every: int = 100
+    # intermediate CTC (InterCTC, Lee & Watanabe 2021): the loss becomes (1 - w) times the CTC
+    # loss plus w times that of the same output head reading layer inter_ctc_layer (1-based), so
+    # a lower layer is pushed towards characters too, a regulariser for the layers above it;
+    # w = inter_ctc_weight, 0: off. Used only while that layer has layers above it switched on.
+    inter_ctc_weight: float = 0.0
+    inter_ctc_layer: int = 5
     # waveform augmentation: overrides of AugmentConfig's fields, e.g. {"speed_range": [0.8, 1.2]}
     # (empty: its defaults, tuned for moving TTS audio towards real recordings)
     augment: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +129,16 @@ class Recipe:
             raise ValueError(f"swa_from_step={start!r}: expected a step number >= 1, or null (no averaging)")
         if isinstance(self.swa_every, bool) or not isinstance(self.swa_every, int) or self.swa_every < 1:
             raise ValueError(f"swa_every={self.swa_every!r}: expected a whole number of steps >= 1")
+        w = self.inter_ctc_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w < 1.0:
+            raise ValueError(f"inter_ctc_weight={w!r}: expected a weight in [0, 1) (0: off)")
+        layers = self.architecture.get("num_hidden_layers", DEFAULT_ARCHITECTURE["num_hidden_layers"])
+        k = self.inter_ctc_layer
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < layers:
+            raise ValueError(f"inter_ctc_layer={k!r}: expected a layer number from 1 to {layers - 1} "
+                             f"(the model has {layers}; the last one feeds the output head already)")
+        if w > 0 and self.architecture.get("layerdrop", 0.0):
+            raise ValueError("inter_ctc_weight > 0 needs layerdrop 0 (a dropped layer shifts which output is read)")
         if not isinstance(self.augment, dict):
             raise ValueError(f"augment={self.augment!r}: expected a mapping of augmentation settings")
         augment_config(self.augment)

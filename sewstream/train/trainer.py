@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from sewstream.model import SEWForCTC, build_model, load_model
+from sewstream.model.modeling import ctc_loss
 from sewstream.model.transformer import ChunkAttention
 from sewstream.text import CTCTokenizer, FeatureExtractor
 from sewstream.text.metrics import ErrorRate, cer, wer
@@ -73,6 +74,32 @@ def chunk_attention_at(recipe: Recipe, step: int) -> ChunkAttention | None:
     shortest, longest, left = (round(s / frame_s) for s in recipe.chunk_attention_s)
     chunk = int(rng.integers(max(1, shortest), max(1, longest) + 1))
     return ChunkAttention(chunk, left, offset=int(rng.integers(chunk)))
+
+
+def training_losses(model: SEWForCTC, input_values: torch.Tensor, labels: torch.Tensor,
+                    attention_mask: torch.Tensor, recipe: Recipe
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(the loss to minimise, the output head's CTC loss, the intermediate CTC loss or None).
+
+    With ``recipe.inter_ctc_weight`` > 0 the output head (and its dropout) also reads layer
+    ``inter_ctc_layer``'s output, upsampled as the last layer's is."""
+    active = model.backbone.encoder.active_layers
+    k, w = recipe.inter_ctc_layer, recipe.inter_ctc_weight
+    inter_on = w > 0 and (active is None or active > k)
+    out = model(input_values, labels=labels, attention_mask=attention_mask, output_hidden_states=inter_on)
+    if not inter_on:
+        return out.loss, out.loss, None
+    hidden = model.backbone.encoder.upsample(out.hidden_states[k], out.logits.shape[1])
+    logits = model.lm_head(model.dropout(hidden))
+    c = model.config
+    inter = ctc_loss(logits, labels, model.frame_lengths(attention_mask.sum(-1).long()), blank=c.pad_token_id or 0,
+                     reduction=c.ctc_loss_reduction, zero_infinity=c.ctc_zero_infinity)
+    return (1 - w) * out.loss + w * inter, out.loss, inter
+
+
+def _log_window() -> dict:
+    """Sums over the steps between two log rows."""
+    return {"loss": 0.0, "inter": 0.0, "n_inter": 0, "n": 0, "audio": 0.0, "wait": 0.0, "t": time.time()}
 
 
 def fresh_model(recipe: Recipe) -> SEWForCTC:
@@ -349,7 +376,7 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
         self.model.train()
         self._log({"step": self.step, "device": str(self.device), "workers": self.workers, "time": time.time()})
-        last_save, window = time.time(), {"loss": 0.0, "n": 0, "audio": 0.0, "wait": 0.0, "t": time.time()}
+        last_save, window = time.time(), _log_window()
         try:
             while self.step < last_step and time.time() < stop_at and not interrupted:
                 waited = time.perf_counter()
@@ -363,16 +390,20 @@ class Trainer:
                 self.model.backbone.encoder.active_layers = active_layers(r, self.step)
                 self.model.backbone.encoder.chunk_attention = chunk_attention_at(r, self.step)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=r.bf16):
-                    loss = self.model(batch.input_values.to(self.device), labels=batch.labels.to(self.device),
-                                      attention_mask=batch.attention_mask.to(self.device)).loss
+                    loss, ctc, inter = training_losses(self.model, batch.input_values.to(self.device),
+                                                       batch.labels.to(self.device),
+                                                       batch.attention_mask.to(self.device), r)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), r.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 self.audio_seconds += batch.seconds
-                window["loss"] += loss.item()
+                window["loss"] += ctc.item()  # the output head's loss, comparable across recipes
                 window["n"] += 1
+                if inter is not None:
+                    window["inter"] += inter.item()
+                    window["n_inter"] += 1
                 window["audio"] += batch.seconds
                 if self._swa_due():
                     self._swa_update()
@@ -382,11 +413,13 @@ class Trainer:
                            "grad_norm": round(float(grad_norm), 3), "hours_seen": round(self.audio_seconds / 3600, 3),
                            "x_realtime": round(window["audio"] / elapsed, 1),
                            "data_wait": round(min(window["wait"] / elapsed, 1.0), 3), "time": time.time()}
+                    if window["n_inter"]:
+                        row["inter_loss"] = round(window["inter"] / window["n_inter"], 4)
                     self._log(row)
                     self.say(f"step {self.step}  loss {row['loss']:.3f}  lr {lr:.2e}  "
                              f"{row['hours_seen']:.2f} h seen  {row['x_realtime']:.0f}x real time  "
                              f"waiting for batches {100 * row['data_wait']:.0f}%")
-                    window = {"loss": 0.0, "n": 0, "audio": 0.0, "wait": 0.0, "t": time.time()}
+                    window = _log_window()
                 if self.step % r.eval_every == 0:
                     self._evaluate_and_export()
                     self.save()

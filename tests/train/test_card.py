@@ -47,6 +47,16 @@ def test_chunk_attention_is_stated_when_it_was_on(corpus, tmp_path):
     assert "Waveform augmentation changed" not in training_section(tmp_path / "plain", 1)
 
 
+def test_intermediate_ctc_is_stated_when_it_was_on(corpus, tmp_path):
+    r = recipe(corpus)
+    run(corpus, tmp_path / "plain", r, 1)
+    assert "Intermediate CTC" not in training_section(tmp_path / "plain", 1)
+    r.inter_ctc_weight, r.inter_ctc_layer = 0.3, 1
+    run(corpus, tmp_path / "inter", r, 1)
+    assert ("Intermediate CTC: the loss was 0.7 x the CTC loss plus 0.3 x that of the same output head reading"
+            " layer 1." in training_section(tmp_path / "inter", 1))
+
+
 def test_changed_augmentation_settings_are_stated(corpus, tmp_path):
     r = recipe(corpus)
     r.augment = {"speed_range": [0.8, 1.2], "p_speed": 0.9}

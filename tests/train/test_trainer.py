@@ -344,3 +344,56 @@ def test_swa_off_by_default_and_bad_settings_are_named():
         Recipe(swa_from_step=0).check()
     with pytest.raises(ValueError, match="swa_every='10'"):
         Recipe(swa_from_step=5, swa_every="10").check()
+
+
+def _batch(corpus):
+    from sewstream.train.batches import Batcher
+
+    return Batcher(CorpusReader(corpus, "train"), tokenizer().encode, seed=0, batch_seconds=3.0,
+                   max_seconds=lambda _: 1.0)(0)
+
+
+def test_intermediate_ctc_is_the_output_head_on_a_lower_layer(corpus):
+    from sewstream.model import build_model
+    from sewstream.train.trainer import training_losses
+
+    arch = {**TINY, "num_hidden_layers": 3}
+    torch.manual_seed(0)
+    model = build_model(Recipe(architecture=arch).model_config(), "SEWForCTC").eval()  # no dropout
+    with torch.no_grad():  # random layers start near identity: make the upper ones matter
+        for p in model.backbone.encoder.layers[1:].parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    batch = _batch(corpus)
+    args = (batch.input_values, batch.labels, batch.attention_mask)
+    plain = model(batch.input_values, labels=batch.labels, attention_mask=batch.attention_mask).loss
+    loss, ctc, inter = training_losses(model, *args, Recipe(architecture=arch))
+    assert inter is None and torch.equal(loss, plain) and torch.equal(ctc, plain)  # off by default
+
+    r = Recipe(architecture=arch, inter_ctc_weight=0.3, inter_ctc_layer=1)
+    loss, ctc, inter = training_losses(model, *args, r)
+    model.backbone.encoder.active_layers = 1  # the same head reading layer 1: a 1-layer stack's output
+    shallow = model(batch.input_values, labels=batch.labels, attention_mask=batch.attention_mask).loss
+    model.backbone.encoder.active_layers = None
+    torch.testing.assert_close(ctc, plain)
+    torch.testing.assert_close(inter, shallow)
+    torch.testing.assert_close(loss, 0.7 * plain + 0.3 * shallow)
+    assert abs(float(inter) - float(plain)) > 1e-3  # a different layer, a different loss
+
+    model.backbone.encoder.active_layers = 1  # progressive depth: nothing above layer 1 yet, so off
+    assert training_losses(model, *args, r)[2] is None
+
+
+def test_intermediate_ctc_trains_logs_its_loss_and_checks_its_settings(corpus, tmp_path):
+    r = recipe(corpus)
+    r.inter_ctc_weight, r.inter_ctc_layer = 0.3, 1
+    Trainer(r, tmp_path / "run", CorpusReader(corpus, "train"), [], log=lambda _: None).run(max_steps=4)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    logged = [row for row in rows if "loss" in row]
+    assert len(logged) == 2 and all(np.isfinite(row["inter_loss"]) for row in logged)
+    assert json.loads((tmp_path / "run" / "recipe.json").read_text())["inter_ctc_weight"] == 0.3
+    with pytest.raises(ValueError, match="inter_ctc_weight=1.0"):
+        Recipe(inter_ctc_weight=1.0).check()
+    with pytest.raises(ValueError, match="inter_ctc_layer=12: expected a layer number from 1 to 11"):
+        Recipe(inter_ctc_layer=12).check()
+    with pytest.raises(ValueError, match="needs layerdrop 0"):
+        Recipe(architecture={**TINY, "layerdrop": 0.1}, inter_ctc_weight=0.2, inter_ctc_layer=1).check()
