@@ -159,8 +159,8 @@ def main() -> None:
     missing = [str(f) for f in args.text if not f.is_file()]
     if missing:
         p.error(f"--text: no such file: {', '.join(missing)}")
-    if args.text and not args.sentences:
-        p.error("--text needs --sentences N")
+    if args.text and (args.eval is None or not args.sentences):
+        p.error("--text needs --eval DIR and --sentences N (it makes a set of sentence clips)")
     if args.eval is None:
         make_tests(ROOT / "tests" / "data" / "keywords")
     else:

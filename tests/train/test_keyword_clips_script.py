@@ -38,5 +38,7 @@ def test_text_arguments_are_checked_before_any_synthesis(tmp_path):
     assert res.returncode == 2 and "missing.txt" in res.stderr and "Traceback" not in res.stderr
     (tmp_path / "some.txt").write_text(TEXT)
     res = run_script("make_keyword_clips.py", "--eval", tmp_path / "out", "--text", tmp_path / "some.txt")
-    assert res.returncode == 2 and "--text needs --sentences" in res.stderr
+    assert res.returncode == 2 and "--text needs --eval DIR and --sentences N" in res.stderr
+    res = run_script("make_keyword_clips.py", "--sentences", "3", "--text", tmp_path / "some.txt")
+    assert res.returncode == 2 and "--text needs --eval DIR" in res.stderr  # not the committed test clips
     assert not (tmp_path / "out").exists()
