@@ -2,7 +2,7 @@
 
 Partials stay greedy (they change every 0.16 s and must be cheap). When an utterance ends,
 its stable frames' log-probabilities go to the rescorer, whose one thread runs the CTC beam
-search with the LM (``sewstream.text.beam_search``, ~10-15 ms per second of audio at beam 16)
+search with the LM (``sewstream.text.beam_search``, ~4-7 ms per second of audio at beam 16)
 and hands the words back; the stream holds that final, and every event after it, until
 then, so subscribers still see events in order. The beam search never runs on the model
 worker's thread or on the event loop.

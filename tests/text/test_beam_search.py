@@ -98,3 +98,39 @@ def test_words_carry_the_frames_their_letters_were_emitted_at():
 def test_silence_gives_no_words():
     assert decoder(alpha=0.5, beta=2.0).decode(posteriors([{"<pad>": 0.95}] * 20)) == []
     assert decoder(alpha=0.5, beta=2.0).decode(np.zeros((0, len(TOKENS)))) == []
+
+
+def _whole_prefix_score(dec: BeamSearchDecoder, prefix: str) -> float:
+    """The LM part of a prefix's score straight from its definition, every word from the start."""
+    s, lm = dec.settings, dec.lm
+    words = prefix.split(" ")
+    partial = words.pop()
+    score, history = 0.0, ("<s>",)
+    for w in words:
+        score += s.alpha * lm.log_prob(history, w) + s.beta
+        if w not in lm.words:
+            score += s.unk_offset
+        history = history + (w,)
+    if partial and partial not in lm.prefixes:
+        score += s.alpha * lm.unk + s.unk_offset
+    return score
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_prefix_scores_built_a_letter_at_a_time_equal_scoring_the_whole_prefix(order):
+    from sewstream.text.ngram import build_ngram
+
+    lm = NgramLM.parse(build_ngram(["HELLO WORLD HELLO", "HELLO", "WORLD HELLO WORLD", "HOLD", "HELD ALL"],
+                                   order=order).splitlines())
+    dec = BeamSearchDecoder(VOCAB.id_to_token, VOCAB.blank, lm,
+                            BeamSettings(alpha=0.7, beta=1.5, unk_offset=-2.0))
+    rng = np.random.default_rng(order)
+    words = ["HELLO", "WORLD", "HOLD", "HELD", "ALL", "WOLD", "HX", "A"]  # known and unknown
+    prefixes = ["", "H", "HELLO ", "HELLO", "HELLO WO", "XQ", "HELLO XQZ", "WORLD HELLO WORLD HELLO "]
+    for _ in range(300):  # random texts, each cut at a random point
+        t = " ".join(rng.choice(words, int(rng.integers(1, 6)))) + rng.choice(["", " "])
+        prefixes.append(t[: int(rng.integers(0, len(t) + 1))])
+    for order_seen in (prefixes, prefixes[::-1]):  # cached ancestors or none: the same floats
+        dec._lm_states.clear()
+        for p in order_seen:
+            assert dec._lm_score(p) == _whole_prefix_score(dec, p), p
