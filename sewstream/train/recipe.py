@@ -134,7 +134,7 @@ class Recipe:
             raise ValueError(f"inter_ctc_weight={w!r}: expected a weight in [0, 1) (0: off)")
         layers = self.architecture.get("num_hidden_layers", DEFAULT_ARCHITECTURE["num_hidden_layers"])
         k = self.inter_ctc_layer
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < layers:
+        if isinstance(k, bool) or not isinstance(k, int) or (w > 0 and not 1 <= k < layers):
             raise ValueError(f"inter_ctc_layer={k!r}: expected a layer number from 1 to {layers - 1} "
                              f"(the model has {layers}; the last one feeds the output head already)")
         if w > 0 and self.architecture.get("layerdrop", 0.0):

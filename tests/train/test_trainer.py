@@ -394,6 +394,9 @@ def test_intermediate_ctc_trains_logs_its_loss_and_checks_its_settings(corpus, t
     with pytest.raises(ValueError, match="inter_ctc_weight=1.0"):
         Recipe(inter_ctc_weight=1.0).check()
     with pytest.raises(ValueError, match="inter_ctc_layer=12: expected a layer number from 1 to 11"):
-        Recipe(inter_ctc_layer=12).check()
+        Recipe(inter_ctc_layer=12, inter_ctc_weight=0.3).check()
+    Recipe(architecture={**TINY, "num_hidden_layers": 1}).check()  # off: its layer is not checked
+    with pytest.raises(ValueError, match="inter_ctc_layer='5'"):
+        Recipe(inter_ctc_layer="5").check()
     with pytest.raises(ValueError, match="needs layerdrop 0"):
         Recipe(architecture={**TINY, "layerdrop": 0.1}, inter_ctc_weight=0.2, inter_ctc_layer=1).check()
