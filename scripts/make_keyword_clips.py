@@ -96,7 +96,7 @@ def make_tests(out: Path) -> None:
     (out / "transcripts.txt").write_text("\n".join(lines) + "\n")
 
 
-def text_file_sentences(paths: list[Path], seed: int) -> list[tuple[str, str]]:
+def running_text_sentences(paths: list[Path], seed: int) -> list[tuple[str, str]]:
     """(what the voice reads, its transcript) for every usable distinct sentence of the files,
     shuffled: split and filtered as the corpus's text sources are (4 to 30 words, no acronyms)."""
     seen, out = set(), []
@@ -122,7 +122,7 @@ def make_eval(out: Path, phrases: list[str], rates: list[float], sentences: int,
     rng = random.Random(seed)
     lines = []
     if sentences:
-        texts = (text_file_sentences(list(text_files), seed) if text_files
+        texts = (running_text_sentences(list(text_files), seed) if text_files
                  else [(s, s.upper()) for s in SENTENCES])
         keywords = [f" {p.upper()} " for p in phrases if p]  # --phrases '' keeps every sentence
         texts = [(spoken, label) for spoken, label in texts if not any(k in f" {label} " for k in keywords)]

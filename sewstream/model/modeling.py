@@ -205,10 +205,15 @@ class SEWForCTC(_WithBackbone):
         if labels is not None:
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_values, dtype=torch.long)
-            loss = ctc_loss(logits, labels, self.frame_lengths(attention_mask.sum(-1).long()),
-                            blank=self.config.pad_token_id or 0, reduction=self.config.ctc_loss_reduction,
-                            zero_infinity=self.config.ctc_zero_infinity)
+            loss = self.ctc_loss_of(logits, labels, attention_mask)
         return CTCOutput(logits, loss, out.hidden_states, out.attentions)
+
+    def ctc_loss_of(self, logits: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The config's CTC loss of (B, T, V) ``logits`` at this model's frame rate, for audio whose
+        sample mask is ``attention_mask``."""
+        c = self.config
+        return ctc_loss(logits, labels, self.frame_lengths(attention_mask.sum(-1).long()), blank=c.pad_token_id or 0,
+                        reduction=c.ctc_loss_reduction, zero_infinity=c.ctc_zero_infinity)
 
 
     def logits_from_features(self, features: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:

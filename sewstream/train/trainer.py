@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from sewstream.model import SEWForCTC, build_model, load_model
-from sewstream.model.modeling import ctc_loss
 from sewstream.model.transformer import ChunkAttention
 from sewstream.text import CTCTokenizer, FeatureExtractor
 from sewstream.text.metrics import ErrorRate, cer, wer
@@ -90,10 +89,7 @@ def training_losses(model: SEWForCTC, input_values: torch.Tensor, labels: torch.
     if not inter_on:
         return out.loss, out.loss, None
     hidden = model.backbone.encoder.upsample(out.hidden_states[k], out.logits.shape[1])
-    logits = model.lm_head(model.dropout(hidden))
-    c = model.config
-    inter = ctc_loss(logits, labels, model.frame_lengths(attention_mask.sum(-1).long()), blank=c.pad_token_id or 0,
-                     reduction=c.ctc_loss_reduction, zero_infinity=c.ctc_zero_infinity)
+    inter = model.ctc_loss_of(model.lm_head(model.dropout(hidden)), labels, attention_mask)
     return (1 - w) * out.loss + w * inter, out.loss, inter
 
 

@@ -18,7 +18,7 @@ def test_sentences_are_split_normalised_deduplicated_and_shuffled_by_seed(tmp_pa
     path = tmp_path / "text.gz"
     with gzip.open(path, "wt") as f:
         f.write(TEXT)
-    got = script.text_file_sentences([path], seed=0)
+    got = script.running_text_sentences([path], seed=0)
     labels = [label for _, label in got]
     assert sorted(labels) == sorted([
         "WE THE PEOPLE OF THE UNITED STATES IN ORDER TO FORM A MORE PERFECT UNION ESTABLISH JUSTICE",
@@ -27,8 +27,8 @@ def test_sentences_are_split_normalised_deduplicated_and_shuffled_by_seed(tmp_pa
     ]), "the duplicate, the acronym sentence and the two-word ones are left out; numbers spelled out"
     spoken = dict((label, spoken) for spoken, label in got)
     assert spoken[labels[0]][0].isupper() and "," in "".join(spoken.values()), "the voice reads the cased text"
-    assert script.text_file_sentences([path], seed=0) == got
-    orders = {tuple(label for _, label in script.text_file_sentences([path], seed=s)) for s in range(8)}
+    assert script.running_text_sentences([path], seed=0) == got
+    orders = {tuple(label for _, label in script.running_text_sentences([path], seed=s)) for s in range(8)}
     assert len(orders) > 1, "the seed shuffles"
 
 
